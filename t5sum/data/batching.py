@@ -1,0 +1,129 @@
+"""Batches: dynamic padding, length grouping for training, length sorting for evaluation, and a data
+loader whose position survives a checkpoint (so a resumed run sees the same batches)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+LABEL_PAD = -100
+
+
+class Seq2SeqCollator:
+    """Pads to the longest row in the batch; labels are padded with -100 so the loss ignores them."""
+
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        width = max(len(r["input_ids"]) for r in rows)
+        label_width = max(len(r["labels"]) for r in rows)
+        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        labels = torch.full((len(rows), label_width), LABEL_PAD, dtype=torch.long)
+        for i, row in enumerate(rows):
+            n, m = len(row["input_ids"]), len(row["labels"])
+            input_ids[i, :n] = torch.as_tensor(row["input_ids"])
+            attention_mask[i, :n] = 1
+            labels[i, :m] = torch.as_tensor(row["labels"])
+        batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        for key in ("id", "document", "summary", "references"):
+            if key in rows[0]:
+                batch[key] = [r[key] for r in rows]
+        return batch
+
+
+class LengthGroupedBatchSampler(Sampler[list[int]]):
+    """Yields index batches.
+
+    shuffle + group_by_length: shuffle, cut into mega-batches of `mega_batch_mult` batches, sort each by
+    length, so a batch holds similar lengths (little padding) while batch order stays random.
+    not shuffle + group_by_length: one global longest-first sort (evaluation: least padding, OOM shows first).
+    Shards batches across `num_replicas` (DDP) so every rank gets the same number of batches.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        group_by_length: bool = True,
+        seed: int = 0,
+        mega_batch_mult: int = 50,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.lengths = torch.as_tensor(list(lengths))
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.group_by_length = group_by_length
+        self.seed = seed
+        self.mega_batch_mult = mega_batch_mult
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.epoch = 0
+        self._resume: tuple[int, int] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def resume_from(self, epoch: int, batches_done: int) -> None:
+        """The next pass over `epoch` skips the batches already trained on."""
+        self._resume = (epoch, batches_done)
+
+    def _all_batches(self) -> list[list[int]]:
+        n = len(self.lengths)
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
+        if self.group_by_length and self.shuffle:
+            chunk = self.batch_size * self.mega_batch_mult
+            groups = [order[i : i + chunk] for i in range(0, n, chunk)]
+            order = torch.cat(
+                [g[torch.argsort(self.lengths[g], descending=True, stable=True)] for g in groups]
+            )
+        elif self.group_by_length:
+            order = torch.argsort(self.lengths, descending=True, stable=True)
+        batches = [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        if self.group_by_length and self.shuffle and len(batches) > 1:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._all_batches()
+        per_rank = len(self)
+        padded = batches + batches[: per_rank * self.num_replicas - len(batches)]
+        mine = padded[self.rank :: self.num_replicas]
+        skip = 0
+        if self._resume is not None:
+            epoch, done = self._resume
+            self._resume = None
+            if epoch == self.epoch:
+                skip = done
+        yield from mine[skip:]
+
+    def __len__(self) -> int:
+        return math.ceil(math.ceil(len(self.lengths) / self.batch_size) / self.num_replicas)
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader Lightning treats as stateful: its checkpoint state is the epoch and the number of
+    batches the training loop has processed, read from `position_fn` (prefetching makes the loader's own
+    count run ahead)."""
+
+    def __init__(self, *args: Any, position_fn: Callable[[], int] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.position_fn = position_fn
+
+    def state_dict(self) -> dict[str, int]:
+        done = self.position_fn() if self.position_fn is not None else 0
+        return {"epoch": self.batch_sampler.epoch, "batches_done": done}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.batch_sampler.resume_from(state["epoch"], state["batches_done"])

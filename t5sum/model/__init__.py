@@ -1,0 +1,1 @@
+"""Model layer: the LightningModule, peft wiring and the precision policy."""

@@ -1,0 +1,194 @@
+"""The one LightningModule: any AutoModelForSeq2SeqLM (optionally wrapped by peft). `method=` changes
+only the adapter wiring, never this loop."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from transformers import GenerationConfig, PreTrainedTokenizerBase, get_scheduler
+
+from t5sum.data.batching import LABEL_PAD
+from t5sum.errors import ConfigError
+from t5sum.metrics import SummarizationMetrics, cap_warning, rouge_scores
+
+log = logging.getLogger(__name__)
+
+SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
+
+
+def generation_config_from(values: Mapping[str, Any], tokenizer: PreTrainedTokenizerBase) -> GenerationConfig:
+    """The single generation config of a run: used by validation, test, and saved with the model."""
+    config = GenerationConfig(
+        **dict(values),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    try:
+        config.validate(strict=True)
+    except ValueError as err:
+        raise ConfigError(f"Invalid generation config (fix the generation.* keys): {err}") from err
+    return config
+
+
+class SummarizationModule(L.LightningModule):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        optimizer: Callable[[Iterable[dict[str, Any]]], torch.optim.Optimizer],
+        generation: Mapping[str, Any],
+        scheduler: str = "linear",
+        warmup_steps: int = 0,
+        warmup_ratio: float = 0.0,
+        weight_decay: float = 0.0,
+        label_smoothing: float = 0.0,
+        val_generate_examples: int | None = None,
+        gradient_checkpointing: bool = False,
+    ) -> None:
+        super().__init__()
+        if scheduler not in SCHEDULES:
+            raise ValueError(f"Unknown scheduler {scheduler!r}: use one of {', '.join(SCHEDULES)}.")
+        self.save_hyperparameters(ignore=["model", "tokenizer", "optimizer"])
+        self.model = model
+        self.tokenizer = tokenizer
+        self.optimizer_factory = optimizer
+        self.generation_config = generation_config_from(generation, tokenizer)
+        self.max_new_tokens = self.generation_config.max_new_tokens
+        self.val_metrics = SummarizationMetrics(max_new_tokens=self.max_new_tokens)
+        self.test_metrics = SummarizationMetrics(max_new_tokens=self.max_new_tokens)
+        self.val_generated = 0
+        self.test_predictions: list[dict[str, Any]] = []
+        self.nonfinite_step: int | None = None
+        if gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.enable_input_require_grads()
+
+    # ---- training ----
+    def loss(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        out = self.model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+        )
+        if not self.hparams.label_smoothing:
+            return out.loss
+        return torch.nn.functional.cross_entropy(
+            out.logits.flatten(0, 1).float(),
+            batch["labels"].flatten(),
+            ignore_index=LABEL_PAD,
+            label_smoothing=self.hparams.label_smoothing,
+        )
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor | None:
+        loss = self.loss(batch)
+        if not torch.isfinite(loss):
+            # returning None skips backward and the optimizer step: the weights stay as they were
+            self.nonfinite_step = self.global_step
+            self.trainer.should_stop = True
+            return None
+        tokens = batch["attention_mask"].sum() + (batch["labels"] != LABEL_PAD).sum()
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]))
+        self.log("train/tokens", tokens.float(), reduce_fx="sum", on_step=False, on_epoch=True)
+        return loss
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        trainable = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for _, p in trainable if p.ndim >= 2], "weight_decay": self.hparams.weight_decay},
+            {"params": [p for _, p in trainable if p.ndim < 2], "weight_decay": 0.0},
+        ]
+        optimizer = self.optimizer_factory([g for g in groups if g["params"]])
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        warmup = self.hparams.warmup_steps or int(self.hparams.warmup_ratio * total)
+        schedule = get_scheduler(
+            SCHEDULES[self.hparams.scheduler], optimizer, num_warmup_steps=warmup, num_training_steps=total
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    # ---- generation ----
+    @torch.no_grad()
+    def generate(self, batch: Mapping[str, Any], **overrides: Any) -> tuple[list[str], torch.Tensor]:
+        output = self.model.generate(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            generation_config=self.generation_config,
+            **overrides,
+        )
+        generated = output[:, 1:]  # drop the decoder start token
+        content = (generated != self.tokenizer.pad_token_id) & (generated != self.tokenizer.eos_token_id)
+        texts = self.tokenizer.batch_decode(
+            generated, skip_special_tokens=True, clean_up_tokenization_spaces=True
+        )
+        return [t.strip() for t in texts], content.sum(dim=1)
+
+    def _score(self, batch: Mapping[str, Any], metrics: SummarizationMetrics) -> list[str]:
+        predictions, lengths = self.generate(batch)
+        metrics.update(predictions, batch["summary"], batch["document"], lengths)
+        return predictions
+
+    # ---- validation ----
+    def on_validation_epoch_start(self) -> None:
+        self.val_generated = 0
+
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        size = len(batch["input_ids"])
+        self.log("val/loss", self.loss(batch), prog_bar=True, batch_size=size, sync_dist=True)
+        limit = self.hparams.val_generate_examples
+        if limit is None or self.val_generated < limit:
+            self._score(batch, self.val_metrics)
+            self.val_generated += size
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val", self.val_metrics)
+
+    def _log_metrics(self, stage: str, metrics: SummarizationMetrics) -> dict[str, float]:
+        if not metrics.update_called:
+            return {}
+        values = {k: float(v) for k, v in metrics.compute().items()}
+        metrics.reset()
+        for key, value in values.items():
+            self.log(f"{stage}/{key}", value, prog_bar=key == "rougeLsum")
+        warning = cap_warning(values.get("hit_max_new_tokens_share", 0.0), self.max_new_tokens)
+        if warning:
+            log.warning("%s: %s", stage, warning)
+        return values
+
+    # ---- test: predictions for the run dir ----
+    def on_test_epoch_start(self) -> None:
+        self.test_predictions = []
+
+    def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        predictions = self._score(batch, self.test_metrics)
+        per_example = rouge_scores(predictions, batch["summary"])
+        for i, prediction in enumerate(predictions):
+            row = {"id": batch["id"][i], "reference": batch["summary"][i], "prediction": prediction}
+            row.update({k: v for k, v in per_example[i].items() if k.endswith("_f")})
+            self.test_predictions.append(row)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test", self.test_metrics)
+
+    # ---- exact resume: dropout and sampling RNG travel with the checkpoint ----
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["rng_states"] = {
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {}),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        states = checkpoint.get("rng_states")
+        if not states:
+            return
+        torch.set_rng_state(states["torch"])
+        random.setstate(states["python"])
+        np.random.set_state(states["numpy"])
+        if "cuda" in states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(states["cuda"])

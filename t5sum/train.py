@@ -1,0 +1,151 @@
+"""`python -m t5sum.train [overrides]`: fine-tune a seq2seq model and write a self-describing run dir."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from t5sum.config import check_config, instantiate_group
+from t5sum.errors import NonFiniteLossError, T5SumError
+from t5sum.model.build import build_model, load_tokenizer
+from t5sum.model.lora import apply_lora, parameter_report
+from t5sum.model.module import SummarizationModule
+from t5sum.model.precision import resolve_precision
+from t5sum.run_dir import save_config, save_model, write_json, write_jsonl
+
+log = logging.getLogger("t5sum.train")
+
+
+def build_module(cfg: DictConfig) -> tuple[SummarizationModule, Any, dict[str, float]]:
+    tokenizer = load_tokenizer(cfg.model.tokenizer)
+    model = build_model(cfg.model.name_or_path, cfg.model.from_config)
+    if cfg.method.name == "lora":
+        lora = OmegaConf.to_container(cfg.method, resolve=True)
+        lora.pop("name")
+        model = apply_lora(model, **lora)
+    params = parameter_report(model)
+    module = SummarizationModule(
+        model,
+        tokenizer,
+        optimizer=instantiate(cfg.optimizer),
+        generation=OmegaConf.to_container(cfg.generation),
+        gradient_checkpointing=cfg.model.gradient_checkpointing,
+        **cfg.module,
+    )
+    return module, tokenizer, params
+
+
+def restore_best_weights(trainer: L.Trainer, module: SummarizationModule) -> str | None:
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if not best:
+        return None
+    state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+    module.load_state_dict(state)
+    return best
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fit, test with the best weights, and write the run dir. Returns (metrics, objects)."""
+    check_config(cfg)
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True)
+
+    module, tokenizer, params = build_module(cfg)
+    log.info(
+        "%s: %d parameters, %d trainable (%.2f%%, %.2f MB)",
+        cfg.method.name,
+        params["params_total"],
+        params["params_trainable"],
+        100 * params["trainable_share"],
+        params["trainable_mb"],
+    )
+    datamodule = instantiate(cfg.dataset, tokenizer=tokenizer, prompt_template=cfg.model.prompt_template)
+    callbacks = instantiate_group(cfg.callbacks)
+    loggers = instantiate_group(cfg.logger)
+    precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=precision
+    )
+    for logger in loggers:
+        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "params": params})
+    save_config(out_dir, cfg)
+
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    train_seconds = time.perf_counter() - started
+    if module.nonfinite_step is not None:
+        guard = next((c for c in callbacks if hasattr(c, "checkpoint_path")), None)
+        where = f"; last good weights in {guard.checkpoint_path}" if guard and guard.checkpoint_path else ""
+        raise NonFiniteLossError(
+            f"Loss became NaN/Inf at step {module.nonfinite_step}{where}. Lower optimizer.lr, keep "
+            "trainer.gradient_clip_val, or use trainer.precision=32-true (T5 overflows in fp16)."
+        )
+
+    fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    best_checkpoint = restore_best_weights(trainer, module)
+    test_metrics: dict[str, float] = {}
+    if cfg.test_after_fit:
+        trainer.test(module, datamodule=datamodule)
+        test_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+        if trainer.is_global_zero:
+            write_jsonl(out_dir / "predictions.jsonl", module.test_predictions)
+
+    metrics = {
+        **fit_metrics,
+        **test_metrics,
+        **params,
+        "global_step": trainer.global_step,
+        "train_seconds": train_seconds,
+        "train_tokens_per_second": fit_metrics.get("train/tokens", 0.0) / train_seconds
+        if train_seconds
+        else 0.0,
+    }
+    if trainer.is_global_zero:
+        write_json(
+            out_dir / "metrics.json",
+            {
+                **metrics,
+                "best_checkpoint": best_checkpoint,
+                "data": datamodule.describe(),
+                "precision": precision,
+            },
+        )
+        if cfg.save_model:
+            inference = {
+                "prompt_template": cfg.model.prompt_template,
+                "max_source_length": cfg.dataset.max_source_length,
+                "max_target_length": cfg.dataset.max_target_length,
+                "dataset": cfg.dataset.name,
+                "method": cfg.method.name,
+                "source_run": str(out_dir.resolve()),
+            }
+            save_model(out_dir, module.model, tokenizer, module.generation_config, inference)
+    log.info("run dir: %s", out_dir)
+    return metrics, {"module": module, "datamodule": datamodule, "trainer": trainer, "cfg": cfg}
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        metrics, _ = train(cfg)
+    except T5SumError as err:
+        log.error("%s", err)
+        sys.exit(2)
+    except NonFiniteLossError as err:
+        log.error("%s", err)
+        sys.exit(3)
+    return metrics.get(cfg.monitor)  # the objective for Optuna sweeps
+
+
+if __name__ == "__main__":
+    main()
