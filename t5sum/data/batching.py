@@ -1,14 +1,14 @@
-"""Batches: dynamic padding, length grouping for training, length sorting for evaluation, and a data
-loader whose position survives a checkpoint (so a resumed run sees the same batches)."""
+"""Batches: dynamic padding, length grouping for training, length sorting for evaluation, and a sampler
+that can skip the batches a resumed run already trained on."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Sampler
 
 LABEL_PAD = -100
 
@@ -110,20 +110,3 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return math.ceil(math.ceil(len(self.lengths) / self.batch_size) / self.num_replicas)
-
-
-class ResumableDataLoader(DataLoader):
-    """A DataLoader Lightning treats as stateful: its checkpoint state is the epoch and the number of
-    batches the training loop has processed, read from `position_fn` (prefetching makes the loader's own
-    count run ahead)."""
-
-    def __init__(self, *args: Any, position_fn: Callable[[], int] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.position_fn = position_fn
-
-    def state_dict(self) -> dict[str, int]:
-        done = self.position_fn() if self.position_fn is not None else 0
-        return {"epoch": self.batch_sampler.epoch, "batches_done": done}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.batch_sampler.resume_from(state["epoch"], state["batches_done"])

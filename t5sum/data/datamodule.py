@@ -10,9 +10,10 @@ from typing import Any
 import datasets
 import lightning as L
 import torch.distributed as dist
+from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
-from t5sum.data.batching import LengthGroupedBatchSampler, ResumableDataLoader, Seq2SeqCollator
+from t5sum.data.batching import LengthGroupedBatchSampler, Seq2SeqCollator
 from t5sum.data.sources import drop_empty, load_split, normalize_columns, subsample
 from t5sum.data.tokenize import TokenizationSpec, check_prompt_fits, tokenize_split, truncation_stats
 
@@ -77,6 +78,8 @@ class SummarizationDataModule(L.LightningDataModule):
         self.collator = Seq2SeqCollator(tokenizer.pad_token_id)
         self.splits: dict[str, datasets.Dataset] = {}
         self.stats: dict[str, dict[str, float]] = {}
+        self.train_sampler: LengthGroupedBatchSampler | None = None
+        self.pending_resume: dict[str, int] | None = None
 
     def clean_rows(self, ds: datasets.Dataset) -> datasets.Dataset:
         """Dataset-specific text fixes on normalised rows; the default keeps rows as they are."""
@@ -110,11 +113,19 @@ class SummarizationDataModule(L.LightningDataModule):
             return dist.get_world_size(), dist.get_rank()
         return 1, 0
 
-    def _training_position(self) -> int:
-        trainer = self.trainer
-        return 0 if trainer is None else trainer.fit_loop.epoch_loop.batch_progress.current.processed
+    # Exact resume. The data position travels in the datamodule's checkpoint state, which Lightning restores
+    # before any dataloader exists. (A stateful DataLoader is not enough: Lightning builds the train loader
+    # early to estimate the scheduler's total steps, and then never loads its state.)
+    def state_dict(self) -> dict[str, int]:
+        if self.train_sampler is None or self.trainer is None:
+            return {}
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": self.train_sampler.epoch, "batches_done": done}
 
-    def _loader(self, split: str, *, train: bool) -> ResumableDataLoader:
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.pending_resume = dict(state) if state else None
+
+    def _loader(self, split: str, *, train: bool) -> DataLoader:
         ds = self.prepare_split(split)
         num_replicas, rank = self._replicas()
         sampler = LengthGroupedBatchSampler(
@@ -126,22 +137,27 @@ class SummarizationDataModule(L.LightningDataModule):
             num_replicas=num_replicas,
             rank=rank,
         )
-        return ResumableDataLoader(
+        if train:
+            self.train_sampler = sampler
+            if self.pending_resume:
+                sampler.set_epoch(self.pending_resume["epoch"])
+                sampler.resume_from(self.pending_resume["epoch"], self.pending_resume["batches_done"])
+                self.pending_resume = None
+        return DataLoader(
             ds,
             batch_sampler=sampler,
             collate_fn=self.collator,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            position_fn=self._training_position if train else None,
         )
 
-    def train_dataloader(self) -> ResumableDataLoader:
+    def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
 
-    def val_dataloader(self) -> ResumableDataLoader:
+    def val_dataloader(self) -> DataLoader:
         return self._loader("validation", train=False)
 
-    def test_dataloader(self) -> ResumableDataLoader:
+    def test_dataloader(self) -> DataLoader:
         return self._loader("test", train=False)
 
     def describe(self) -> dict[str, Any]:

@@ -37,6 +37,17 @@ def generation_config_from(values: Mapping[str, Any], tokenizer: PreTrainedToken
     return config
 
 
+def _numpy_state_to_safe(state: tuple) -> tuple:
+    """numpy arrays cannot pass torch.load(weights_only=True); a tensor can."""
+    kind, keys, pos, has_gauss, cached = state
+    return kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached
+
+
+def _numpy_state_from_safe(state: tuple) -> tuple:
+    kind, keys, pos, has_gauss, cached = state
+    return kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached
+
+
 class SummarizationModule(L.LightningModule):
     def __init__(
         self,
@@ -67,6 +78,7 @@ class SummarizationModule(L.LightningModule):
         self.val_generated = 0
         self.test_predictions: list[dict[str, Any]] = []
         self.nonfinite_step: int | None = None
+        self.pending_rng_states: dict[str, Any] | None = None
         if gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.enable_input_require_grads()
@@ -174,21 +186,26 @@ class SummarizationModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test", self.test_metrics)
 
-    # ---- exact resume: dropout and sampling RNG travel with the checkpoint ----
+    # ---- exact resume: dropout RNG travels with the checkpoint ----
+    # The state is applied at the first resumed batch, not on load: creating data loader iterators after the
+    # load draws random seeds, which would shift the stream.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["rng_states"] = {
             "torch": torch.get_rng_state(),
             "python": random.getstate(),
-            "numpy": np.random.get_state(),
+            "numpy": _numpy_state_to_safe(np.random.get_state()),
             **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {}),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        states = checkpoint.get("rng_states")
+        self.pending_rng_states = checkpoint.get("rng_states")
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        states, self.pending_rng_states = self.pending_rng_states, None
         if not states:
             return
         torch.set_rng_state(states["torch"])
         random.setstate(states["python"])
-        np.random.set_state(states["numpy"])
+        np.random.set_state(_numpy_state_from_safe(states["numpy"]))
         if "cuda" in states and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(states["cuda"])
