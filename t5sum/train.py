@@ -80,6 +80,13 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "params": params})
     save_config(out_dir, cfg)
 
+    before: dict[str, float] = {}
+    if cfg.validate_before_fit and not cfg.get("ckpt_path"):
+        before = {
+            k.replace("val/", "val_before/"): v
+            for k, v in trainer.validate(module, datamodule=datamodule)[0].items()
+        }
+
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     train_seconds = time.perf_counter() - started
@@ -101,6 +108,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             write_jsonl(out_dir / "predictions.jsonl", module.test_predictions)
 
     metrics = {
+        **before,
         **fit_metrics,
         **test_metrics,
         **params,

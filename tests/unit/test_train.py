@@ -115,3 +115,10 @@ def test_lora_run_saves_adapter_and_merged_model(make_cfg) -> None:
         expected = peft_model(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels")}).logits
         got = merged.eval()(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels")}).logits
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_validate_before_fit_records_the_untrained_baseline(make_cfg) -> None:
+    cfg = make_cfg(*FAST, "validate_before_fit=true", "trainer.max_steps=2", "trainer.val_check_interval=2")
+    metrics, _ = train(cfg)
+    assert metrics["val_before/num_examples"] == metrics["val/num_examples"] == 40
+    assert metrics["val_before/loss"] != metrics["val/loss"]
