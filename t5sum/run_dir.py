@@ -51,3 +51,15 @@ def save_model(out_dir: Path, model: Any, tokenizer: Any, generation_config: Any
     generation_config.save_pretrained(model_dir)
     write_json(model_dir / INFERENCE_FILE, inference)
     return model_dir
+
+
+def inference_settings(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """What inference needs to rebuild the exact model input (model/t5sum.json)."""
+    return {
+        "prompt_template": cfg.model.prompt_template,
+        "max_source_length": cfg.dataset.max_source_length,
+        "max_target_length": cfg.dataset.max_target_length,
+        "dataset": cfg.dataset.name,
+        "method": cfg.method.name,
+        "source_run": str(out_dir.resolve()),
+    }

@@ -14,13 +14,14 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from t5sum.callbacks import NonFiniteLossGuard
 from t5sum.config import check_config, instantiate_group
 from t5sum.errors import NonFiniteLossError, T5SumError
 from t5sum.model.build import build_model, load_tokenizer
 from t5sum.model.lora import apply_lora, parameter_report
 from t5sum.model.module import SummarizationModule
 from t5sum.model.precision import resolve_precision
-from t5sum.run_dir import save_config, save_model, write_json, write_jsonl
+from t5sum.run_dir import inference_settings, save_config, save_model, write_json, write_jsonl
 
 log = logging.getLogger("t5sum.train")
 
@@ -76,8 +77,15 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=precision
     )
+    datamodule.setup("fit")  # fail on bad data before the trainer starts; Lightning reuses the splits
+    data_stats = {
+        f"data/{split}/{key}": value
+        for split, stats in datamodule.stats.items()
+        for key, value in stats.items()
+    }
     for logger in loggers:
         logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "params": params})
+        logger.log_metrics(data_stats, step=0)
     save_config(out_dir, cfg)
 
     before: dict[str, float] = {}
@@ -90,13 +98,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     train_seconds = time.perf_counter() - started
-    if module.nonfinite_step is not None:
-        guard = next((c for c in callbacks if hasattr(c, "checkpoint_path")), None)
-        where = f"; last good weights in {guard.checkpoint_path}" if guard and guard.checkpoint_path else ""
-        raise NonFiniteLossError(
-            f"Loss became NaN/Inf at step {module.nonfinite_step}{where}. Lower optimizer.lr, keep "
-            "trainer.gradient_clip_val, or use trainer.precision=32-true (T5 overflows in fp16)."
-        )
+    for guard in (c for c in callbacks if isinstance(c, NonFiniteLossGuard)):
+        guard.raise_if_stopped(module)
 
     fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     best_checkpoint = restore_best_weights(trainer, module)
@@ -104,8 +107,6 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if cfg.test_after_fit:
         trainer.test(module, datamodule=datamodule)
         test_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
-        if trainer.is_global_zero:
-            write_jsonl(out_dir / "predictions.jsonl", module.test_predictions)
 
     metrics = {
         **before,
@@ -114,30 +115,16 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         **params,
         "global_step": trainer.global_step,
         "train_seconds": train_seconds,
-        "train_tokens_per_second": fit_metrics.get("train/tokens", 0.0) / train_seconds
-        if train_seconds
-        else 0.0,
+        "train_tokens_per_second": module.train_tokens / train_seconds,
     }
     if trainer.is_global_zero:
-        write_json(
-            out_dir / "metrics.json",
-            {
-                **metrics,
-                "best_checkpoint": best_checkpoint,
-                "data": datamodule.describe(),
-                "precision": precision,
-            },
-        )
+        if cfg.test_after_fit:
+            write_jsonl(out_dir / "predictions.jsonl", module.test_predictions)
+        details = {"best_checkpoint": best_checkpoint, "data": datamodule.describe(), "precision": precision}
+        write_json(out_dir / "metrics.json", {**metrics, **details})
         if cfg.save_model:
-            inference = {
-                "prompt_template": cfg.model.prompt_template,
-                "max_source_length": cfg.dataset.max_source_length,
-                "max_target_length": cfg.dataset.max_target_length,
-                "dataset": cfg.dataset.name,
-                "method": cfg.method.name,
-                "source_run": str(out_dir.resolve()),
-            }
-            save_model(out_dir, module.model, tokenizer, module.generation_config, inference)
+            settings = inference_settings(cfg, out_dir)
+            save_model(out_dir, module.model, tokenizer, module.generation_config, settings)
     log.info("run dir: %s", out_dir)
     return metrics, {"module": module, "datamodule": datamodule, "trainer": trainer, "cfg": cfg}
 

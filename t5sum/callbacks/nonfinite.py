@@ -7,6 +7,8 @@ from pathlib import Path
 
 import lightning as L
 
+from t5sum.errors import NonFiniteLossError
+
 log = logging.getLogger(__name__)
 
 
@@ -29,4 +31,15 @@ class NonFiniteLossGuard(L.Callback):
             "Non-finite loss at step %d: training stopped, last good weights saved to %s",
             step,
             self.checkpoint_path,
+        )
+
+    def raise_if_stopped(self, pl_module: L.LightningModule) -> None:
+        """After fit: turn a guarded stop into one clear error for the caller."""
+        step = getattr(pl_module, "nonfinite_step", None)
+        if step is None:
+            return
+        where = f"; last good weights in {self.checkpoint_path}" if self.checkpoint_path else ""
+        raise NonFiniteLossError(
+            f"Loss became NaN/Inf at step {step}{where}. Lower optimizer.lr, keep trainer.gradient_clip_val, "
+            "or use trainer.precision=32-true (T5 overflows in fp16)."
         )

@@ -78,6 +78,7 @@ class SummarizationModule(L.LightningModule):
         self.val_generated = 0
         self.test_predictions: list[dict[str, Any]] = []
         self.nonfinite_step: int | None = None
+        self.train_tokens = 0  # non-pad source + target tokens trained on in this process
         self.pending_rng_states: dict[str, Any] | None = None
         if gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -104,9 +105,9 @@ class SummarizationModule(L.LightningModule):
             self.nonfinite_step = self.global_step
             self.trainer.should_stop = True
             return None
-        tokens = batch["attention_mask"].sum() + (batch["labels"] != LABEL_PAD).sum()
+        self.train_tokens += int(batch["attention_mask"].sum() + (batch["labels"] != LABEL_PAD).sum())
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]))
-        self.log("train/tokens", tokens.float(), reduce_fx="sum", on_step=False, on_epoch=True)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
         return loss
 
     def configure_optimizers(self) -> dict[str, Any]:

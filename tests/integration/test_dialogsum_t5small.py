@@ -3,6 +3,7 @@ a short CPU run must lower validation loss and raise ROUGE above its step-0 valu
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,8 @@ pytestmark = [requires_shared, pytest.mark.integration, pytest.mark.slow]
 
 
 def val_history(run: Path, key: str) -> list[float]:
-    lines = (run / "csv" / "metrics.csv").read_text().splitlines()
-    column = lines[0].split(",").index(key)
-    return [float(row.split(",")[column]) for row in lines[1:] if row.split(",")[column]]
+    with (run / "csv" / "metrics.csv").open() as handle:
+        return [float(row[key]) for row in csv.DictReader(handle) if row[key]]
 
 
 def test_short_run_lowers_val_loss_and_raises_rouge(make_cfg) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -51,13 +52,8 @@ def test_smoke_run_writes_a_self_describing_run_dir(make_cfg) -> None:
     assert inference["prompt_template"] == cfg.model.prompt_template
 
     # learning happened: validation loss fell between the first and the last validation
-    history = [
-        line.split(",")
-        for line in (run / "csv" / "metrics.csv").read_text().splitlines()
-        if line and not line.startswith("epoch")
-    ]
-    header = (run / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
-    val_losses = [float(row[header.index("val/loss")]) for row in history if row[header.index("val/loss")]]
+    with (run / "csv" / "metrics.csv").open() as handle:
+        val_losses = [float(row["val/loss"]) for row in csv.DictReader(handle) if row["val/loss"]]
     assert len(val_losses) >= 2 and val_losses[-1] < val_losses[0]
 
 
