@@ -11,7 +11,7 @@ TORCH = "torch==2.13.0"  # the CPU wheel; never let pip pick a CUDA build
 
 def install(session: nox.Session) -> None:
     session.install(TORCH)
-    session.install("-c", "constraints-torch.txt", "-e", ".[dev]", env={"PIP_CONSTRAINT": ""})
+    session.install("-c", "constraints-torch.txt", "-e", ".[dev]")
 
 
 @nox.session
