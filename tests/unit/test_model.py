@@ -119,3 +119,42 @@ def test_fp16_is_honoured_with_a_warning_and_unknown_values_rejected(caplog) -> 
     assert "overflow" in caplog.text
     with pytest.raises(ConfigError, match=r"Unknown trainer\.precision"):
         precision.resolve_precision("fp8", "cpu")
+
+
+def first_step_gradients(**module_kwargs) -> tuple[float, dict[str, torch.Tensor]]:
+    from functools import partial
+
+    from t5sum.model.module import SummarizationModule
+
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer(str(RESOURCES / "tiny-tokenizer"))
+    module = SummarizationModule(
+        build_model("unused", TINY),
+        tokenizer,
+        optimizer=partial(torch.optim.AdamW, lr=1e-3),
+        generation={"max_new_tokens": 8, "num_beams": 1},
+        **module_kwargs,
+    )
+    module.train()
+    batch = {
+        "input_ids": torch.randint(3, 700, (2, 10)),
+        "attention_mask": torch.ones(2, 10, dtype=torch.long),
+        "labels": torch.tensor([[5, 6, 7, 1], [8, 9, 1, -100]]),
+    }
+    loss = module.loss(batch)
+    loss.backward()
+    return loss.item(), {n: p.grad.clone() for n, p in module.model.named_parameters() if p.grad is not None}
+
+
+def test_gradient_checkpointing_changes_memory_not_gradients() -> None:
+    plain_loss, plain = first_step_gradients()
+    ckpt_loss, ckpt = first_step_gradients(gradient_checkpointing=True)
+    assert ckpt_loss == pytest.approx(plain_loss, abs=1e-6) and plain.keys() == ckpt.keys()
+    for name in plain:
+        torch.testing.assert_close(ckpt[name], plain[name], atol=1e-6, rtol=1e-5)
+
+
+def test_label_smoothing_changes_the_loss_only_when_on() -> None:
+    plain_loss, _ = first_step_gradients()
+    smoothed_loss, _ = first_step_gradients(label_smoothing=0.1)
+    assert smoothed_loss != pytest.approx(plain_loss, abs=1e-3)
