@@ -14,6 +14,7 @@ import torch
 from transformers import GenerationConfig, PreTrainedTokenizerBase, get_scheduler
 
 from t5sum.data.batching import LABEL_PAD
+from t5sum.data.decode import decode_generated
 from t5sum.errors import ConfigError
 from t5sum.metrics import SummarizationMetrics, cap_warning, rouge_scores
 
@@ -141,12 +142,7 @@ class SummarizationModule(L.LightningModule):
             generation_config=self.generation_config,
             **overrides,
         )
-        generated = output[:, 1:]  # drop the decoder start token
-        content = (generated != self.tokenizer.pad_token_id) & (generated != self.tokenizer.eos_token_id)
-        texts = self.tokenizer.batch_decode(
-            generated, skip_special_tokens=True, clean_up_tokenization_spaces=True
-        )
-        return [t.strip() for t in texts], content.sum(dim=1)
+        return decode_generated(self.tokenizer, output)
 
     def _score(self, batch: Mapping[str, Any], metrics: SummarizationMetrics) -> list[str]:
         predictions, lengths = self.generate(batch)

@@ -1,0 +1,126 @@
+"""What every backend shares: prompts, tokenization, length-sorted batching, decoding, overrides."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from transformers import GenerationConfig, PreTrainedTokenizerBase
+
+from t5sum.data.decode import decode_generated
+from t5sum.data.prompt import build_prompt, validate_template
+from t5sum.errors import T5SumError
+
+SETTINGS_FILE = "t5sum.json"  # written by t5sum.run_dir.save_model
+# per-call knobs; anything else (sampling, token ids, ...) stays as the run configured it
+OVERRIDABLE = (
+    "max_new_tokens",
+    "min_new_tokens",
+    "num_beams",
+    "length_penalty",
+    "no_repeat_ngram_size",
+    "early_stopping",
+    "repetition_penalty",
+)
+
+
+class InputError(T5SumError):
+    """A text or a generation override that cannot be summarized as given."""
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    prompt_template: str
+    max_source_length: int
+
+    @classmethod
+    def from_model_dir(cls, model_dir: str | Path) -> InferenceSettings:
+        path = Path(model_dir) / SETTINGS_FILE
+        if not path.is_file():
+            raise T5SumError(
+                f"{path} is missing: {model_dir} is not a t5sum model directory (a run dir's model/ folder)."
+            )
+        raw = json.loads(path.read_text())
+        validate_template(raw["prompt_template"])
+        return cls(prompt_template=raw["prompt_template"], max_source_length=int(raw["max_source_length"]))
+
+
+class Summarizer(Protocol):
+    def summarize(self, texts: Sequence[str], **overrides: Any) -> list[str]: ...
+
+
+class BatchedSummarizer:
+    """Backends implement `generate_ids`; everything around it is shared, so they behave the same.
+
+    Empty or whitespace-only texts raise InputError (naming their positions); texts longer than
+    `max_source_length` tokens are truncated at the end, as in training.
+    """
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        settings: InferenceSettings,
+        generation_config: GenerationConfig,
+        batch_size: int = 8,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.generation_config = generation_config
+        self.batch_size = batch_size
+
+    def generate_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, config: GenerationConfig):
+        raise NotImplementedError
+
+    def resolve_config(self, overrides: dict[str, Any]) -> GenerationConfig:
+        unknown = sorted(set(overrides) - set(OVERRIDABLE))
+        if unknown:
+            raise InputError(
+                f"Unknown generation override(s) {unknown}: allowed are {', '.join(OVERRIDABLE)}."
+            )
+        config = copy.deepcopy(self.generation_config)
+        config.update(**overrides)
+        try:
+            config.validate(strict=True)
+        except ValueError as err:
+            raise InputError(f"Invalid generation overrides {overrides}: {err}") from err
+        return config
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        empty = [i for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
+        if empty:
+            raise InputError(f"Texts at positions {empty} are empty or not strings: nothing to summarize.")
+        prompts = [build_prompt(self.settings.prompt_template, text) for text in texts]
+        return self.tokenizer(prompts, truncation=True, max_length=self.settings.max_source_length)[
+            "input_ids"
+        ]
+
+    def summarize(self, texts: Sequence[str], **overrides: Any) -> list[str]:
+        if isinstance(texts, str):
+            texts = [texts]
+        config = self.resolve_config(overrides)
+        encoded = self.encode(texts)
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))  # little padding per batch
+        summaries: list[str] = [""] * len(encoded)
+        pad = self.tokenizer.pad_token_id
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            width = len(encoded[chunk[0]])
+            input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            attention_mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, index in enumerate(chunk):
+                ids = encoded[index]
+                input_ids[row, : len(ids)] = torch.as_tensor(ids)
+                attention_mask[row, : len(ids)] = 1
+            texts_out, _ = decode_generated(
+                self.tokenizer, self.generate_ids(input_ids, attention_mask, config)
+            )
+            for index, text in zip(chunk, texts_out, strict=True):
+                summaries[index] = text
+        return summaries
+
+    __call__ = summarize
