@@ -19,12 +19,19 @@ def resolve_model_dir(path: str | Path) -> Path:
     raise T5SumError(f"{path} is neither a run dir nor a model directory.")
 
 
-def load_summarizer(path: str | Path, backend: str = "torch", **kwargs) -> BatchedSummarizer:
+def load_summarizer(path: str | Path, backend: str = "auto", **kwargs) -> BatchedSummarizer:
+    """`auto` picks onnx for an export directory (it holds encoder_model.onnx), else torch."""
+    if backend == "auto":
+        backend = "onnx" if (Path(path) / "encoder_model.onnx").is_file() else "torch"
     if backend == "torch":
         from t5sum.inference.torch_backend import TorchSummarizer
 
         return TorchSummarizer(resolve_model_dir(path), **kwargs)
-    raise T5SumError(f"Unknown inference backend {backend!r}: available: 'torch'.")
+    if backend == "onnx":
+        from t5sum.inference.onnx_backend import OnnxSummarizer
+
+        return OnnxSummarizer(path, **kwargs)
+    raise T5SumError(f"Unknown inference backend {backend!r}: use 'torch' or 'onnx'.")
 
 
 __all__ = ["BatchedSummarizer", "InferenceSettings", "InputError", "Summarizer", "load_summarizer"]

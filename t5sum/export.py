@@ -1,0 +1,29 @@
+"""`python -m t5sum.export run_dir=<run>`: ONNX export with KV cache, gated on parity with PyTorch."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from t5sum.errors import T5SumError
+
+log = logging.getLogger("t5sum.export")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="export")
+def main(cfg: DictConfig) -> None:
+    from t5sum.inference.onnx_export import export_onnx
+
+    try:
+        out = export_onnx(cfg.run_dir, cfg.out_dir, cfg.opset)
+    except T5SumError as err:
+        log.error("%s", err)
+        sys.exit(2)
+    log.info("ONNX export passed the parity gate: %s", out)
+
+
+if __name__ == "__main__":
+    main()

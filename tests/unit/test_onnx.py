@@ -1,0 +1,109 @@
+"""ONNX export: parity gate for full and LoRA runs, identical text from both backends, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from t5sum.errors import T5SumError
+from t5sum.inference import load_summarizer
+from t5sum.inference.onnx_backend import OnnxSummarizer
+from t5sum.inference.onnx_export import ParityError, check_parity, export_onnx
+from t5sum.inference.torch_backend import TorchSummarizer
+from t5sum.train import train
+from tests.conftest import compose_train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tiny_run(tmp: Path, *overrides: str) -> Path:
+    cfg = compose_train(
+        ["experiment=smoke", "logger=none", "trainer.max_epochs=1", "test_after_fit=false", *overrides], tmp
+    )
+    train(cfg)
+    return Path(cfg.paths.output_dir)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory) -> Path:
+    return tiny_run(tmp_path_factory.mktemp("full"), "trainer.max_steps=25")
+
+
+@pytest.fixture(scope="module")
+def exported(full_run: Path) -> Path:
+    return export_onnx(full_run)
+
+
+def test_export_writes_graphs_settings_and_a_passing_manifest(full_run: Path, exported: Path) -> None:
+    assert exported == full_run / "onnx"
+    names = {p.name for p in exported.iterdir()}
+    assert {"encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx"} <= names
+    assert {"t5sum.json", "tokenizer.json", "generation_config.json", "manifest.json"} <= names
+    manifest = json.loads((exported / "manifest.json").read_text())
+    assert manifest["parity"]["batch_1_identical"] and manifest["parity"]["batch_4_identical"]
+    assert manifest["versions"]["onnxruntime"] and manifest["source_run"] == str(full_run.resolve())
+
+
+def test_both_backends_return_identical_text_on_mixed_lengths(full_run: Path, exported: Path) -> None:
+    rows = [json.loads(line) for line in (ROOT / "t5sum/resources/sample/validation.jsonl").open()][:10]
+    texts = [r["document"] for r in rows] + [rows[0]["document"][:40]]  # very different lengths, padded
+    torch_backend, onnx_backend = load_summarizer(full_run), load_summarizer(exported)
+    assert isinstance(onnx_backend, OnnxSummarizer)
+    assert onnx_backend.summarize(texts) == torch_backend.summarize(texts)
+    beams = {"num_beams": 3, "no_repeat_ngram_size": 2, "length_penalty": 1.5, "early_stopping": True}
+    assert onnx_backend.summarize(texts[:4], **beams) == torch_backend.summarize(texts[:4], **beams)
+
+
+def test_lora_run_exports_merged_and_passes_parity(tmp_path: Path) -> None:
+    run = tiny_run(tmp_path, "method=lora", "method.r=4", "trainer.max_steps=10")
+    manifest = json.loads((export_onnx(run) / "manifest.json").read_text())
+    assert manifest["parity"]["batch_4_identical"]
+
+
+def test_parity_gate_fails_loudly_on_a_mismatched_export(tmp_path: Path, exported: Path) -> None:
+    other = tiny_run(tmp_path, "trainer.max_steps=3", "seed=7")  # different weights
+    with pytest.raises(ParityError, match="differs from PyTorch"):
+        check_parity(
+            TorchSummarizer(other / "model"), OnnxSummarizer(exported), ["#Person1#: hi. #Person2#: hello."]
+        )
+
+
+def test_corrupted_or_incomplete_export_is_a_clear_error(tmp_path: Path, exported: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(exported, broken)
+    (broken / "decoder_with_past_model.onnx").unlink()
+    with pytest.raises(T5SumError, match=r"missing decoder_with_past_model\.onnx"):
+        OnnxSummarizer(broken)
+    shutil.copy(exported / "decoder_with_past_model.onnx", broken)
+    (broken / "encoder_model.onnx").write_bytes(b"not an onnx graph")
+    with pytest.raises(T5SumError, match="Could not load the ONNX export"):
+        OnnxSummarizer(broken)
+
+
+def test_export_cli_rejects_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "t5sum.export", f"run_dir={tmp_path}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 2 and "t5sum.json" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_onnx_backend_imports_neither_lightning_nor_peft() -> None:
+    code = (
+        "import sys, t5sum.inference.onnx_backend, optimum.onnxruntime;"
+        "bad = [m for m in ('lightning', 'peft') if m in sys.modules];"
+        "sys.exit(str(bad) if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr + result.stdout
