@@ -18,7 +18,7 @@ def main(cfg: DictConfig) -> None:
     from t5sum.inference.onnx_export import export_onnx
 
     try:
-        out = export_onnx(cfg.run_dir, cfg.out_dir, cfg.opset)
+        out = export_onnx(cfg.run_dir, cfg.out_dir, cfg.opset, cfg.quantize)
     except T5SumError as err:
         log.error("%s", err)
         sys.exit(2)

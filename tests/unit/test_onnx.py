@@ -107,3 +107,15 @@ def test_onnx_backend_imports_neither_lightning_nor_peft() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_int8_export_is_smaller_and_reports_its_drift(tmp_path: Path, full_run: Path) -> None:
+    out = export_onnx(full_run, tmp_path / "int8", quantize="int8")
+    manifest = json.loads((out / "manifest.json").read_text())
+    quantization = manifest["quantization"]
+    assert quantization["type"].startswith("int8")
+    assert 0 <= quantization["identical_outputs_share"] <= 1 and 0 <= quantization["rougeL_f_vs_fp32"] <= 100
+    assert manifest["sizes"]["int8_mb"] < 0.5 * manifest["sizes"]["fp32_mb"]
+    assert load_summarizer(out).summarize(["#Person1#: hi. #Person2#: hello."])[0] is not None
+    with pytest.raises(T5SumError, match="quantize"):
+        export_onnx(full_run, tmp_path / "x", quantize="int4")
