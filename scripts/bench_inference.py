@@ -62,6 +62,7 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--int8", action="store_true", help="also time the int8-quantized export")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -72,13 +73,20 @@ def main() -> None:
             "torch": load_summarizer(model_dir, backend="torch"),
             "onnx": load_summarizer(onnx_dir, backend="onnx", threads=args.threads),
         }
+        if args.int8:
+            int8_dir = export_onnx(model_dir, Path(tmp) / "int8", quantize="int8")
+            backends["int8"] = load_summarizer(int8_dir, backend="onnx", threads=args.threads)
         greedy = {"num_beams": 1, "max_new_tokens": args.new_tokens, "min_new_tokens": args.new_tokens}
         words = PARITY_TEXT.split()
         print(
             f"t5-small architecture, RANDOM init (latency only), greedy, {args.new_tokens} new tokens, "
             f"{args.threads} threads, median of {args.repeats}"
         )
-        print(f"{'batch':>5} {'words':>6} {'torch s':>8} {'onnx s':>8} {'torch/onnx':>10}")
+        print(
+            f"{'batch':>5} {'words':>6} "
+            + " ".join(f"{name + ' s':>8}" for name in backends)
+            + "  torch/onnx"
+        )
         for words_per_text in args.source_words:
             text = " ".join((words * (words_per_text // len(words) + 1))[:words_per_text])
             for batch in args.batch_sizes:
@@ -90,10 +98,8 @@ def main() -> None:
                         lambda b=backend, t=texts: b.summarize(t, **greedy), args.repeats
                     )
                 ratio = seconds["torch"] / seconds["onnx"]
-                print(
-                    f"{batch:>5} {words_per_text:>6} {seconds['torch']:>8.3f} {seconds['onnx']:>8.3f} "
-                    f"{ratio:>9.2f}x"
-                )
+                cells = " ".join(f"{seconds[name]:>8.3f}" for name in backends)
+                print(f"{batch:>5} {words_per_text:>6} {cells}  {ratio:>9.2f}x")
 
 
 if __name__ == "__main__":
