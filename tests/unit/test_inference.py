@@ -92,9 +92,12 @@ def test_a_plain_model_dir_without_settings_is_rejected(tmp_path: Path, run) -> 
         load_summarizer(tmp_path)
 
 
-def test_inference_imports_neither_lightning_nor_peft() -> None:
+@pytest.mark.parametrize(
+    "backend", ["t5sum.inference.torch_backend", "t5sum.inference.onnx_backend, optimum.onnxruntime"]
+)
+def test_backends_import_neither_lightning_nor_peft(backend: str) -> None:
     code = (
-        "import sys, t5sum.inference, t5sum.inference.torch_backend;"
+        f"import sys, t5sum.inference, {backend};"
         "bad = [m for m in ('lightning', 'peft', 'pytorch_lightning') if m in sys.modules];"
         "sys.exit(str(bad) if bad else 0)"
     )
