@@ -64,8 +64,10 @@ class SummarizationMetrics(Metric):
         references: list[str],
         documents: list[str],
         generated_lengths: torch.Tensor | list[int],
+        rouge_rows: list[dict[str, float]] | None = None,
     ) -> None:
-        """Accumulate a batch; ``generated_lengths`` counts generated tokens per example, padding excluded."""
+        """Accumulate a batch; ``generated_lengths`` counts generated tokens per example, padding excluded.
+        ``rouge_rows``: this batch's ``rouge_scores`` when the caller already has them (no second scoring)."""
         lengths = torch.as_tensor(generated_lengths, dtype=torch.float32).flatten().cpu()
         sizes = {len(predictions), len(references), len(documents), lengths.numel()}
         if len(sizes) != 1:
@@ -77,7 +79,9 @@ class SummarizationMetrics(Metric):
             return
         device = self.rouge_sum.device
 
-        rows = rouge_scores(predictions, references, use_stemmer=self.use_stemmer)
+        if rouge_rows is not None and len(rouge_rows) != len(predictions):
+            raise ValueError(f"{len(rouge_rows)} rouge rows for {len(predictions)} predictions")
+        rows = rouge_rows or rouge_scores(predictions, references, use_stemmer=self.use_stemmer)
         table = torch.tensor(
             [[[row[f"{key}_{part}"] for part in _PARTS] for key in ROUGE_KEYS] for row in rows],
             dtype=torch.float64,

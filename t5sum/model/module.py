@@ -144,10 +144,13 @@ class SummarizationModule(L.LightningModule):
         )
         return decode_generated(self.tokenizer, output)
 
-    def _score(self, batch: Mapping[str, Any], metrics: SummarizationMetrics) -> list[str]:
+    def _score(
+        self, batch: Mapping[str, Any], metrics: SummarizationMetrics
+    ) -> tuple[list[str], list[dict[str, float]]]:
         predictions, lengths = self.generate(batch)
-        metrics.update(predictions, batch["summary"], batch["document"], lengths)
-        return predictions
+        rows = rouge_scores(predictions, batch["summary"])  # scored once: the metric and predictions.jsonl
+        metrics.update(predictions, batch["summary"], batch["document"], lengths, rouge_rows=rows)
+        return predictions, rows
 
     # ---- validation ----
     def on_validation_epoch_start(self) -> None:
@@ -181,8 +184,7 @@ class SummarizationModule(L.LightningModule):
         self.test_predictions = []
 
     def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
-        predictions = self._score(batch, self.test_metrics)
-        per_example = rouge_scores(predictions, batch["summary"])
+        predictions, per_example = self._score(batch, self.test_metrics)
         for i, prediction in enumerate(predictions):
             row = {"id": batch["id"][i], "reference": batch["summary"][i], "prediction": prediction}
             row.update({k: v for k, v in per_example[i].items() if k.endswith("_f")})
