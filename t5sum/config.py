@@ -69,6 +69,11 @@ def check_config(cfg: DictConfig) -> None:
         value = cfg.dataset.get(key)
         if value is not None and value < 1:
             problems.append(f"dataset.{key}={value}: must be a positive integer.")
+    exports = [
+        k for k, v in (cfg.get("callbacks") or {}).items() if v and "OnnxExport" in v.get("_target_", "")
+    ]
+    if exports and not cfg.get("save_model", True):
+        problems.append(f"callbacks.{exports[0]} exports the saved model: set save_model=true or drop it.")
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
 

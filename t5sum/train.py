@@ -14,7 +14,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from t5sum.callbacks import NonFiniteLossGuard
+from t5sum.callbacks import NonFiniteLossGuard, RunDirCallback
 from t5sum.config import check_config, instantiate_group
 from t5sum.errors import NonFiniteLossError, T5SumError
 from t5sum.model.build import build_model, load_tokenizer
@@ -125,6 +125,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         if cfg.save_model:
             settings = inference_settings(cfg, out_dir)
             save_model(out_dir, module.model, tokenizer, module.generation_config, settings)
+        for callback in callbacks:
+            if isinstance(callback, RunDirCallback):
+                callback.on_run_dir_written(out_dir)
     log.info("run dir: %s", out_dir)
     return metrics, {"module": module, "datamodule": datamodule, "trainer": trainer, "cfg": cfg}
 

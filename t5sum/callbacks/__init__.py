@@ -1,5 +1,6 @@
-"""Callbacks: non-finite loss guard (more arrive with export and registration)."""
+"""Callbacks: non-finite loss guard, and callbacks that act on the finished run dir (ONNX export)."""
 
 from t5sum.callbacks.nonfinite import NonFiniteLossGuard
+from t5sum.callbacks.onnx_export import OnnxExport, RunDirCallback
 
-__all__ = ["NonFiniteLossGuard"]
+__all__ = ["NonFiniteLossGuard", "OnnxExport", "RunDirCallback"]

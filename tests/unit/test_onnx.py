@@ -111,3 +111,12 @@ def test_int8_export_is_smaller_and_reports_its_drift(tmp_path: Path, full_run: 
     assert load_summarizer(out).summarize(["#Person1#: hi. #Person2#: hello."])[0] is not None
     with pytest.raises(T5SumError, match="quantize"):
         export_onnx(full_run, tmp_path / "x", quantize="int4")
+
+
+def test_onnx_export_callback_exports_the_finished_run(tmp_path: Path) -> None:
+    run = tiny_run(tmp_path, "callbacks=onnx_export", "trainer.max_steps=5")
+    manifest = json.loads((run / "onnx" / "manifest.json").read_text())
+    assert manifest["parity"]["batch_4_identical"] and manifest["source_run"] == str(run.resolve())
+    with pytest.raises(T5SumError, match="save_model=true"):  # refused before any training
+        tiny_run(tmp_path / "no-model", "callbacks=onnx_export", "trainer.max_steps=2", "save_model=false")
+    assert not (tmp_path / "no-model" / "run").exists()
