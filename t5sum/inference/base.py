@@ -99,6 +99,15 @@ class BatchedSummarizer:
             "input_ids"
         ]
 
+    def pad_batch(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(ids) for ids in rows)
+        input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, ids in enumerate(rows):
+            input_ids[row, : len(ids)] = torch.as_tensor(ids)
+            attention_mask[row, : len(ids)] = 1
+        return input_ids, attention_mask
+
     def summarize(self, texts: Sequence[str], **overrides: Any) -> list[str]:
         if isinstance(texts, str):
             texts = [texts]
@@ -106,16 +115,9 @@ class BatchedSummarizer:
         encoded = self.encode(texts)
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))  # little padding per batch
         summaries: list[str] = [""] * len(encoded)
-        pad = self.tokenizer.pad_token_id
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            width = len(encoded[chunk[0]])
-            input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            attention_mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, index in enumerate(chunk):
-                ids = encoded[index]
-                input_ids[row, : len(ids)] = torch.as_tensor(ids)
-                attention_mask[row, : len(ids)] = 1
+            input_ids, attention_mask = self.pad_batch([encoded[i] for i in chunk])
             texts_out, _ = decode_generated(
                 self.tokenizer, self.generate_ids(input_ids, attention_mask, config)
             )

@@ -9,6 +9,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from t5sum.errors import T5SumError
 from t5sum.inference import resolve_model_dir
 from t5sum.inference.base import SETTINGS_FILE
@@ -16,6 +18,7 @@ from t5sum.inference.onnx_backend import GRAPHS, OnnxSummarizer
 from t5sum.inference.torch_backend import TorchSummarizer
 
 MANIFEST = "manifest.json"
+LOGIT_TOLERANCE = 1e-3  # measured drift is ~1e-5 (t5-small) to ~2e-4 (flan-t5-small) in fp32
 # several lengths, so parity covers short inputs, padding inside a batch, and truncation
 PARITY_TEXT = (
     "#Person1#: Good morning. I would like to book a table for two people on Friday evening. "
@@ -54,7 +57,34 @@ def check_parity(
                 f"{mismatched} (e.g. {expected[mismatched[0]]!r} vs {got[mismatched[0]]!r}); "
                 "the export is not usable."
             )
+    # equal tokens can hide wrong logits on padded rows (a known exporter bug class): compare logits too
+    delta = max_logit_delta(torch_model, onnx_model, texts[:4], overrides)
+    report["max_logit_delta_padded_batch"] = delta
+    if not delta <= LOGIT_TOLERANCE:
+        raise ParityError(
+            f"ONNX logits differ from PyTorch by up to {delta:.2e} on a padded batch (tolerance "
+            f"{LOGIT_TOLERANCE:.0e}); the export is not usable."
+        )
     return report
+
+
+def max_logit_delta(
+    torch_model: TorchSummarizer, onnx_model: OnnxSummarizer, texts: Sequence[str], overrides: dict[str, Any]
+) -> float:
+    input_ids, attention_mask = torch_model.pad_batch(torch_model.encode(texts))
+    config = torch_model.resolve_config(overrides)
+    outputs = [
+        backend.model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            generation_config=config,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+        for backend in (torch_model, onnx_model)
+    ]
+    expected, got = (torch.stack(out.logits) for out in outputs)
+    return float((expected - got).abs().max())
 
 
 def quantize_int8(onnx_dir: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from t5sum.errors import T5SumError
 from t5sum.inference import load_summarizer
 from t5sum.inference.onnx_backend import OnnxSummarizer
-from t5sum.inference.onnx_export import ParityError, check_parity, export_onnx
+from t5sum.inference.onnx_export import ParityError, check_parity, export_onnx, max_logit_delta
 from t5sum.inference.torch_backend import TorchSummarizer
 from t5sum.train import train
 from tests.conftest import compose_train
@@ -45,6 +45,7 @@ def test_export_writes_graphs_settings_and_a_passing_manifest(full_run: Path, ex
     assert {"t5sum.json", "tokenizer.json", "generation_config.json", "manifest.json"} <= names
     manifest = json.loads((exported / "manifest.json").read_text())
     assert manifest["parity"]["batch_1_identical"] and manifest["parity"]["batch_4_identical"]
+    assert 0 <= manifest["parity"]["max_logit_delta_padded_batch"] <= 1e-3
     assert manifest["versions"]["onnxruntime"] and manifest["source_run"] == str(full_run.resolve())
 
 
@@ -66,6 +67,13 @@ def test_lora_run_exports_merged_and_passes_parity(tmp_path: Path) -> None:
 
 def test_parity_gate_fails_loudly_on_a_mismatched_export(tmp_path: Path, exported: Path) -> None:
     other = tiny_run(tmp_path, "trainer.max_steps=3", "seed=7")  # different weights
+    texts = ["#Person1#: hi. #Person2#: hello.", "#Person1#: a longer line here, with more words in it."]
+    greedy = {"num_beams": 1, "max_new_tokens": 5, "min_new_tokens": 5, "early_stopping": False}
+    assert max_logit_delta(TorchSummarizer(other / "model"), OnnxSummarizer(exported), texts, greedy) > 1e-2
+    assert (
+        max_logit_delta(TorchSummarizer(exported.parent / "model"), OnnxSummarizer(exported), texts, greedy)
+        < 1e-3
+    )
     with pytest.raises(ParityError, match="differs from PyTorch"):
         check_parity(
             TorchSummarizer(other / "model"), OnnxSummarizer(exported), ["#Person1#: hi. #Person2#: hello."]
