@@ -11,9 +11,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from t5sum.inference.base import SETTINGS_FILE
 from t5sum.model.lora import is_peft_model
-
-INFERENCE_FILE = "t5sum.json"
 
 
 def _jsonable(value: Any) -> Any:
@@ -49,7 +48,7 @@ def save_model(out_dir: Path, model: Any, tokenizer: Any, generation_config: Any
     model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     generation_config.save_pretrained(model_dir)
-    write_json(model_dir / INFERENCE_FILE, inference)
+    write_json(model_dir / SETTINGS_FILE, inference)
     return model_dir
 
 

@@ -13,6 +13,20 @@ from torch.utils.data import Sampler
 LABEL_PAD = -100
 
 
+def pad_right(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
+    """Right-pad token id rows to the longest one."""
+    padded = torch.full((len(rows), max(len(ids) for ids in rows)), value, dtype=torch.long)
+    for i, ids in enumerate(rows):
+        padded[i, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
+    return padded
+
+
+def pad_inputs(rows: Sequence[Sequence[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoder inputs and their attention mask; shared by training batches and every inference backend."""
+    attention_mask = pad_right([[1] * len(ids) for ids in rows], 0)
+    return pad_right(rows, pad_token_id), attention_mask
+
+
 class Seq2SeqCollator:
     """Pads to the longest row in the batch; labels are padded with -100 so the loss ignores them."""
 
@@ -20,16 +34,8 @@ class Seq2SeqCollator:
         self.pad_token_id = pad_token_id
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        width = max(len(r["input_ids"]) for r in rows)
-        label_width = max(len(r["labels"]) for r in rows)
-        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        labels = torch.full((len(rows), label_width), LABEL_PAD, dtype=torch.long)
-        for i, row in enumerate(rows):
-            n, m = len(row["input_ids"]), len(row["labels"])
-            input_ids[i, :n] = torch.as_tensor(row["input_ids"])
-            attention_mask[i, :n] = 1
-            labels[i, :m] = torch.as_tensor(row["labels"])
+        input_ids, attention_mask = pad_inputs([r["input_ids"] for r in rows], self.pad_token_id)
+        labels = pad_right([r["labels"] for r in rows], LABEL_PAD)
         batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
         for key in ("id", "document", "summary", "references"):
             if key in rows[0]:

@@ -12,11 +12,12 @@ from typing import Any, Protocol
 import torch
 from transformers import GenerationConfig, PreTrainedTokenizerBase
 
+from t5sum.data.batching import pad_inputs
 from t5sum.data.decode import decode_generated
 from t5sum.data.prompt import build_prompt, validate_template
 from t5sum.errors import T5SumError
 
-SETTINGS_FILE = "t5sum.json"  # written by t5sum.run_dir.save_model
+SETTINGS_FILE = "t5sum.json"  # in every model dir: written by t5sum.run_dir.save_model, read here
 # per-call knobs; anything else (sampling, token ids, ...) stays as the run configured it
 OVERRIDABLE = (
     "max_new_tokens",
@@ -100,13 +101,7 @@ class BatchedSummarizer:
         ]
 
     def pad_batch(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(ids) for ids in rows)
-        input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for row, ids in enumerate(rows):
-            input_ids[row, : len(ids)] = torch.as_tensor(ids)
-            attention_mask[row, : len(ids)] = 1
-        return input_ids, attention_mask
+        return pad_inputs(rows, self.tokenizer.pad_token_id)
 
     def summarize(self, texts: Sequence[str], **overrides: Any) -> list[str]:
         if isinstance(texts, str):

@@ -126,6 +126,8 @@ def export_onnx(
 ) -> Path:
     from optimum.exporters.onnx import main_export  # optional dependency: the onnx extra
 
+    if quantize not in (None, "int8"):  # before anything is deleted or exported
+        raise T5SumError(f"quantize={quantize!r}: use null (fp32) or int8.")
     model_dir = resolve_model_dir(run_dir)
     if not (model_dir / SETTINGS_FILE).is_file():
         raise T5SumError(f"{model_dir} has no {SETTINGS_FILE}: export takes a t5sum run dir or its model/.")
@@ -139,8 +141,6 @@ def export_onnx(
         opset=opset,
         do_validation=False,  # our own gate below compares generated tokens, the thing that matters
     )
-    if quantize not in (None, "int8"):
-        raise T5SumError(f"quantize={quantize!r}: use null (fp32) or int8.")
     shutil.copy(model_dir / SETTINGS_FILE, out / SETTINGS_FILE)
     texts = parity_texts()
     fp32 = OnnxSummarizer(out)

@@ -118,7 +118,8 @@ def test_int8_export_is_smaller_and_reports_its_drift(tmp_path: Path, full_run: 
     assert manifest["sizes"]["int8_mb"] < 0.5 * manifest["sizes"]["fp32_mb"]
     assert load_summarizer(out).summarize(["#Person1#: hi. #Person2#: hello."])[0] is not None
     with pytest.raises(T5SumError, match="quantize"):
-        export_onnx(full_run, tmp_path / "x", quantize="int4")
+        export_onnx(full_run, out, quantize="int4")
+    assert (out / "manifest.json").is_file()  # a bad option leaves the earlier export in place
 
 
 def test_onnx_export_callback_exports_the_finished_run(tmp_path: Path) -> None:
