@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import sys
 import time
 from pathlib import Path
@@ -43,6 +44,14 @@ def build_module(cfg: DictConfig) -> tuple[SummarizationModule, Any, dict[str, f
         **cfg.module,
     )
     return module, tokenizer, params
+
+
+def peak_memory() -> dict[str, float]:
+    """Peak resident memory of this process so far (MB), and the GPU's peak allocation when there is one."""
+    peak = {"peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # Linux: KiB
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        peak["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return peak
 
 
 def restore_best_weights(trainer: L.Trainer, module: SummarizationModule) -> str | None:
@@ -116,6 +125,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "global_step": trainer.global_step,
         "train_seconds": train_seconds,
         "train_tokens_per_second": module.train_tokens / train_seconds,
+        **peak_memory(),
     }
     if trainer.is_global_zero:
         if cfg.test_after_fit:

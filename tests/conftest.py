@@ -39,6 +39,17 @@ def compose_train(overrides: list[str], tmp_path: Path) -> DictConfig:
     return cfg
 
 
+def compose_evaluate(overrides: list[str], tmp_path: Path) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("evaluate", overrides=["progress=false", *overrides], return_hydra_config=False)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "evaluate")
+        cfg.paths.cache_dir = str(tmp_path / "cache")
+    GlobalHydra.instance().clear()
+    return cfg
+
+
 @pytest.fixture
 def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """compose train.yaml with overrides; output and cache go to tmp_path."""

@@ -26,7 +26,7 @@ def load_summarizer(path: str | Path, backend: str = "auto", **kwargs) -> Batche
     if backend == "torch":
         from t5sum.inference.torch_backend import TorchSummarizer
 
-        return TorchSummarizer(resolve_model_dir(path), **kwargs)
+        return TorchSummarizer.from_pretrained(resolve_model_dir(path), **kwargs)
     if backend == "onnx":
         from t5sum.inference.onnx_backend import OnnxSummarizer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,21 +103,36 @@ class BatchedSummarizer:
     def pad_batch(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         return pad_inputs(rows, self.tokenizer.pad_token_id)
 
+    def generate(
+        self,
+        encoded: Sequence[Sequence[int]],
+        config: GenerationConfig,
+        sort_by_length: bool = True,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> tuple[list[str], list[int]]:
+        """Token ids -> (summaries, generated token counts), in input order. Sorting by length (longest
+        first) keeps padding low; ``on_batch(batch_size)`` is called after each batch (progress bars)."""
+        indices = range(len(encoded))
+        order = sorted(indices, key=lambda i: -len(encoded[i])) if sort_by_length else list(indices)
+        summaries: list[str] = [""] * len(encoded)
+        lengths: list[int] = [0] * len(encoded)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            input_ids, attention_mask = self.pad_batch([encoded[i] for i in chunk])
+            texts_out, generated = decode_generated(
+                self.tokenizer, self.generate_ids(input_ids, attention_mask, config)
+            )
+            for index, text, length in zip(chunk, texts_out, generated.tolist(), strict=True):
+                summaries[index] = text
+                lengths[index] = int(length)
+            if on_batch is not None:
+                on_batch(len(chunk))
+        return summaries, lengths
+
     def summarize(self, texts: Sequence[str], **overrides: Any) -> list[str]:
         if isinstance(texts, str):
             texts = [texts]
         config = self.resolve_config(overrides)
-        encoded = self.encode(texts)
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))  # little padding per batch
-        summaries: list[str] = [""] * len(encoded)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            input_ids, attention_mask = self.pad_batch([encoded[i] for i in chunk])
-            texts_out, _ = decode_generated(
-                self.tokenizer, self.generate_ids(input_ids, attention_mask, config)
-            )
-            for index, text in zip(chunk, texts_out, strict=True):
-                summaries[index] = text
-        return summaries
+        return self.generate(self.encode(texts), config)[0]
 
     __call__ = summarize

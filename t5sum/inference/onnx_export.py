@@ -144,7 +144,7 @@ def export_onnx(
     shutil.copy(model_dir / SETTINGS_FILE, out / SETTINGS_FILE)
     texts = parity_texts()
     fp32 = OnnxSummarizer(out)
-    report = check_parity(TorchSummarizer(model_dir), fp32, texts)
+    report = check_parity(TorchSummarizer.from_pretrained(model_dir), fp32, texts)
     sizes = {"fp32_mb": graph_megabytes(out)}
     quantization = None
     if quantize == "int8":

@@ -24,6 +24,7 @@ def test_every_yaml_is_covered() -> None:
         CONFIG_DIR / "hydra/default.yaml",
         CONFIG_DIR / "paths/default.yaml",
         CONFIG_DIR / "export.yaml",  # composed by the export CLI test in test_onnx.py
+        CONFIG_DIR / "evaluate.yaml",  # composed by tests/unit/test_evaluate.py
     }
     assert covered == set(CONFIG_DIR.rglob("*.yaml"))
 

@@ -69,14 +69,26 @@ def test_parity_gate_fails_loudly_on_a_mismatched_export(tmp_path: Path, exporte
     other = tiny_run(tmp_path, "trainer.max_steps=3", "seed=7")  # different weights
     texts = ["#Person1#: hi. #Person2#: hello.", "#Person1#: a longer line here, with more words in it."]
     greedy = {"num_beams": 1, "max_new_tokens": 5, "min_new_tokens": 5, "early_stopping": False}
-    assert max_logit_delta(TorchSummarizer(other / "model"), OnnxSummarizer(exported), texts, greedy) > 1e-2
     assert (
-        max_logit_delta(TorchSummarizer(exported.parent / "model"), OnnxSummarizer(exported), texts, greedy)
+        max_logit_delta(
+            TorchSummarizer.from_pretrained(other / "model"), OnnxSummarizer(exported), texts, greedy
+        )
+        > 1e-2
+    )
+    assert (
+        max_logit_delta(
+            TorchSummarizer.from_pretrained(exported.parent / "model"),
+            OnnxSummarizer(exported),
+            texts,
+            greedy,
+        )
         < 1e-3
     )
     with pytest.raises(ParityError, match="differs from PyTorch"):
         check_parity(
-            TorchSummarizer(other / "model"), OnnxSummarizer(exported), ["#Person1#: hi. #Person2#: hello."]
+            TorchSummarizer.from_pretrained(other / "model"),
+            OnnxSummarizer(exported),
+            ["#Person1#: hi. #Person2#: hello."],
         )
 
 
