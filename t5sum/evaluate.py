@@ -72,14 +72,13 @@ def target_system(cfg: DictConfig, run: RunInfo | None, dataset: DictConfig) -> 
 
     tokenizer = load_tokenizer(cfg.model.tokenizer)
     settings = InferenceSettings(cfg.model.prompt_template, int(dataset.max_source_length))
-    backend = "torch" if cfg.backend == "auto" else cfg.backend
     return model_system(
         cfg.model.name_or_path,
         settings,
         _generation_config(cfg, dataset.name, tokenizer),
         cfg.batch_size,
         label=str(cfg.model.name_or_path),
-        backend=backend,
+        backend=cfg.backend,
         tokenizer=tokenizer,
     )
 
@@ -125,8 +124,8 @@ def check_request(cfg: DictConfig) -> None:
     unknown = sorted(set(cfg.generate) - set(OVERRIDABLE))
     if unknown:
         problems.append(f"generate.{unknown[0]} is not a generation override: use {', '.join(OVERRIDABLE)}")
-    if cfg.backend not in ("auto", "torch", "onnx"):
-        problems.append(f"backend={cfg.backend!r}: use auto, torch or onnx")
+    if cfg.backend not in ("torch", "onnx"):
+        problems.append(f"backend={cfg.backend!r}: use torch or onnx")
     if cfg.get("baseline") == INITIAL and not cfg.get("run_dir"):
         problems.append("baseline=initial needs run_dir=<run dir>: it rebuilds the run's starting weights")
     if cfg.samples is not None and int(cfg.samples) < 1:

@@ -56,7 +56,16 @@ class System:
 
 
 def run_system(run: RunInfo, backend: str, batch_size: int) -> System:
-    summarizer = load_summarizer(run.path, backend=backend, batch_size=batch_size)
+    """backend=onnx scores the run's ONNX export (<run>/onnx, from `python -m t5sum.export`)."""
+    if backend == "onnx":
+        export = run.path / "onnx"
+        if not (export / "encoder_model.onnx").is_file():
+            raise T5SumError(
+                f"{export} holds no ONNX export: run `python -m t5sum.export run_dir={run.path}`."
+            )
+        summarizer = load_summarizer(export, backend="onnx", batch_size=batch_size)
+        return System("fine-tuned", str(export), summarizer, run.random_init)
+    summarizer = load_summarizer(run.path, backend="torch", batch_size=batch_size)
     return System("fine-tuned", str(run.path), summarizer, run.random_init)
 
 

@@ -217,3 +217,17 @@ def test_wandb_gets_metrics_table_and_plots_offline(full_run: Path, tmp_path: Pa
     assert any(name.endswith(".wandb") for name in files)
     assert any("predictions" in name and name.endswith(".table.json") for name in files)
     assert any(name.startswith("lengths") or "lengths" in name for name in files)
+
+
+def test_onnx_export_of_the_run_scores_like_pytorch(full_run: Path, evaluated, tmp_path: Path) -> None:
+    from t5sum.inference.onnx_export import export_onnx
+
+    torch_result, _ = evaluated
+    cfg = compose_evaluate([f"run_dir={full_run}", "backend=onnx", f"out_dir={tmp_path}"], tmp_path)
+    with pytest.raises(T5SumError, match=re.escape("python -m t5sum.export")):
+        evaluate(cfg)
+    export_onnx(full_run)
+    result, _ = evaluate(cfg)
+    assert result["backend"] == "OnnxSummarizer" and result["model"]["source"] == str(full_run / "onnx")
+    for key in CI_METRICS:
+        assert result["metrics"][key] == pytest.approx(torch_result["metrics"][key], abs=1e-6), key
