@@ -5,10 +5,11 @@ Builds the t5-small architecture (random init: throughput only, never quality) w
 tokenizes DialogSum test dialogues through the evaluator's data path (`load_eval_data`), and times
 `BatchedSummarizer.generate` on the same examples with `sort_by_length=True` (what `t5sum.evaluate` does)
 and `False` (batches in dataset order, as a plain DataLoader gives them). Every output has exactly
-`--new-tokens` greedy tokens (min = max), so both orders do the same decoding work and the difference is
+`--new-tokens` tokens (min = max), so both orders do the same decoding work and the difference is
 padding alone. Orders are interleaved over `--repeats` rounds; each order counts at its fastest round.
 
-Usage: python scripts/bench_eval.py [--examples 128] [--batch-size 16] [--new-tokens 32] [--repeats 2]
+Usage: python scripts/bench_eval.py [--examples 128] [--batch-size 16] [--new-tokens 32] [--num-beams 4]
+       [--repeats 2]
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-source-length", type=int, default=512)
     p.add_argument("--new-tokens", type=int, default=32)
+    p.add_argument("--num-beams", type=int, default=4, help="4: DialogSum's default (conf/generation)")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
@@ -75,7 +77,7 @@ def main() -> None:
         decoder_start_token_id=tokenizer.pad_token_id,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        num_beams=1,
+        num_beams=args.num_beams,
         max_new_tokens=args.new_tokens,
         min_new_tokens=args.new_tokens,
     )
@@ -84,7 +86,8 @@ def main() -> None:
     print(
         f"t5-small architecture, RANDOM init (throughput only), {len(data)} DialogSum test dialogues, "
         f"source tokens mean {sum(lengths) / len(lengths):.0f} / max {max(lengths)}, "
-        f"batch {args.batch_size}, greedy, exactly {args.new_tokens} new tokens, {args.threads} threads"
+        f"batch {args.batch_size}, {args.num_beams} beam(s), exactly {args.new_tokens} new tokens, "
+        f"{args.threads} threads"
     )
     summarizer.generate(data.input_ids[: args.batch_size], config)  # warm-up
     best = {True: float("inf"), False: float("inf")}

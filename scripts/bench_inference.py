@@ -1,12 +1,19 @@
 #!/usr/bin/env python
-"""Inference latency of the two Summarizer backends, PyTorch vs onnxruntime, in one process.
+"""Inference latency matrix, one process: PyTorch vs onnxruntime fp32 vs onnxruntime int8 (+ optimum peer).
 
 Builds the t5-small architecture (random init: latency only, never quality) with the real T5 tokenizer,
-saves it as a t5sum model dir, exports it with `t5sum.inference.onnx_export` (parity gate included), then
-times `summarize()` of both backends on the same inputs, interleaved, with exactly `--new-tokens` greedy
-tokens per output (min = max, so both decode the same number of steps).
+saves it as a t5sum model dir and exports it with `t5sum.inference.onnx_export` (parity gate included).
+Then, for batch x input tokens x beams, times each backend's `generate()` on identical token ids (every
+row exactly `tokens` long) with exactly `--new-tokens` new tokens (min = max, so random weights still do
+equal work). Backends:
+  torch   TorchSummarizer (HF generate on the PyTorch model)
+  onnx    OnnxSummarizer on the fp32 export (t5sum's tuned session: threads, ORT_ENABLE_ALL)
+  int8    OnnxSummarizer on the int8 dynamic-quantized export
+  optimum optimum's ORTModelForSeq2SeqLM.generate on the same fp32 export, default session (the peer)
+Cells are interleaved per repeat; p50 latency, generated tokens/s and the ratio against torch are printed.
 
-Usage: python scripts/bench_inference.py [--batch-sizes 1 4] [--source-words 100 400] [--repeats 5]
+Usage: python scripts/bench_inference.py [--batch-sizes 1 8] [--tokens 128 512] [--beams 1 4]
+       [--new-tokens 32] [--repeats 3] [--backends torch onnx int8 optimum]
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from t5sum.inference.onnx_export import PARITY_TEXT, export_onnx
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
 
 
-def make_model_dir(root: Path, config: str, tokenizer: str, max_source_length: int) -> Path:
+def make_model_dir(root: Path, config: str, tokenizer: str) -> Path:
     torch.manual_seed(0)
     model_dir = root / "model"
     AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(config)).save_pretrained(model_dir)
@@ -38,68 +45,99 @@ def make_model_dir(root: Path, config: str, tokenizer: str, max_source_length: i
     GenerationConfig(
         decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, max_new_tokens=64
     ).save_pretrained(model_dir)
-    settings = {"prompt_template": "summarize: {document}", "max_source_length": max_source_length}
+    settings = {"prompt_template": "summarize: {document}", "max_source_length": 1024}
     (model_dir / "t5sum.json").write_text(json.dumps(settings))
     return model_dir
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+class OptimumPeer:
+    """optimum's own ORTModelForSeq2SeqLM.generate, default session options, no t5sum code in the loop."""
+
+    def __init__(self, onnx_dir: Path, like) -> None:
+        from optimum.onnxruntime import ORTModelForSeq2SeqLM
+
+        self.model = ORTModelForSeq2SeqLM.from_pretrained(onnx_dir, use_merged=False)
+        self.pad_batch = like.pad_batch
+
+    def generate(self, encoded, config, sort_by_length=True):
+        input_ids, attention_mask = self.pad_batch(encoded)
+        return self.model.generate(
+            input_ids=input_ids, attention_mask=attention_mask, generation_config=config
+        )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(SHARED / "configs" / "t5-small.json"))
     p.add_argument("--tokenizer", default=str(SHARED / "t5-tokenizer"))
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4])
-    p.add_argument("--source-words", type=int, nargs="+", default=[100, 400])
-    p.add_argument("--new-tokens", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--tokens", type=int, nargs="+", default=[128, 512])
+    p.add_argument("--beams", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--new-tokens", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--int8", action="store_true", help="also time the int8-quantized export")
+    p.add_argument("--backends", nargs="+", default=["torch", "onnx", "int8", "optimum"])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = make_model_dir(Path(tmp), args.config, args.tokenizer, max_source_length=1024)
+        model_dir = make_model_dir(Path(tmp), args.config, args.tokenizer)
         onnx_dir = export_onnx(model_dir, Path(tmp) / "onnx")
-        backends = {
-            "torch": load_summarizer(model_dir, backend="torch"),
-            "onnx": load_summarizer(onnx_dir, backend="onnx", threads=args.threads),
-        }
-        if args.int8:
+        backends = {"torch": load_summarizer(model_dir, backend="torch")}
+        if "onnx" in args.backends or "optimum" in args.backends:
+            backends["onnx"] = load_summarizer(onnx_dir, backend="onnx", threads=args.threads)
+        if "int8" in args.backends:
             int8_dir = export_onnx(model_dir, Path(tmp) / "int8", quantize="int8")
             backends["int8"] = load_summarizer(int8_dir, backend="onnx", threads=args.threads)
-        greedy = {"num_beams": 1, "max_new_tokens": args.new_tokens, "min_new_tokens": args.new_tokens}
-        words = PARITY_TEXT.split()
+        if "optimum" in args.backends:
+            backends["optimum"] = OptimumPeer(onnx_dir, backends["torch"])
+        backends = {name: b for name, b in backends.items() if name in args.backends}
+        words = (PARITY_TEXT + " ") * 200
+        ids = AutoTokenizer.from_pretrained(args.tokenizer)(words)["input_ids"]
         print(
-            f"t5-small architecture, RANDOM init (latency only), greedy, {args.new_tokens} new tokens, "
-            f"{args.threads} threads, median of {args.repeats}"
+            f"t5-small architecture, RANDOM init (latency only), exactly {args.new_tokens} new tokens, "
+            f"{args.threads} threads, p50 of {args.repeats}"
         )
         print(
-            f"{'batch':>5} {'words':>6} "
-            + " ".join(f"{name + ' s':>8}" for name in backends)
-            + "  torch/onnx"
+            f"{'batch':>5} {'tokens':>6} {'beams':>5} "
+            + " ".join(f"{name + ' s':>10}" for name in backends)
+            + " "
+            + " ".join(f"{name + ' tok/s':>13}" for name in backends if name != "torch")
+            + " "
+            + " ".join(f"{'x ' + name:>9}" for name in backends if name != "torch")
         )
-        for words_per_text in args.source_words:
-            text = " ".join((words * (words_per_text // len(words) + 1))[:words_per_text])
+        for tokens in args.tokens:
+            row_ids = [*ids[: tokens - 1], 1]  # exactly `tokens` ids, ending in EOS like a real input
             for batch in args.batch_sizes:
-                texts = [text[: len(text) * (i + 1) // batch] for i in range(batch)]  # mixed lengths
-                seconds = {}
-                for name, backend in backends.items():
-                    backend.batch_size = batch
-                    seconds[name] = median_seconds(
-                        lambda b=backend, t=texts: b.summarize(t, **greedy), args.repeats
+                encoded = [row_ids] * batch
+                for beams in args.beams:
+                    config = GenerationConfig(
+                        decoder_start_token_id=0,
+                        pad_token_id=0,
+                        eos_token_id=1,
+                        num_beams=beams,
+                        max_new_tokens=args.new_tokens,
+                        min_new_tokens=args.new_tokens,
+                        early_stopping=beams > 1,
                     )
-                ratio = seconds["torch"] / seconds["onnx"]
-                cells = " ".join(f"{seconds[name]:>8.3f}" for name in backends)
-                print(f"{batch:>5} {words_per_text:>6} {cells}  {ratio:>9.2f}x")
+                    times: dict[str, list[float]] = {name: [] for name in backends}
+                    for backend in backends.values():
+                        if hasattr(backend, "batch_size"):
+                            backend.batch_size = batch
+                        backend.generate(encoded, config)  # warm-up at this shape
+                    for _ in range(args.repeats):
+                        for name, backend in backends.items():
+                            start = time.perf_counter()
+                            backend.generate(encoded, config)
+                            times[name].append(time.perf_counter() - start)
+                    p50 = {name: statistics.median(t) for name, t in times.items()}
+                    others = [name for name in backends if name != "torch"]
+                    cells = " ".join(f"{p50[name]:>10.3f}" for name in backends)
+                    rates = " ".join(f"{batch * args.new_tokens / p50[n]:>13.1f}" for n in others)
+                    ratios = (
+                        " ".join(f"{p50['torch'] / p50[n]:>8.2f}x" for n in others) if "torch" in p50 else ""
+                    )
+                    print(f"{batch:>5} {tokens:>6} {beams:>5} {cells} {rates} {ratios}", flush=True)
 
 
 if __name__ == "__main__":

@@ -238,7 +238,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem 
 color:#222;line-height:1.45;padding:0 1rem}
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
-th,td{border:1px solid #ddd;padding:.3rem .6rem;vertical-align:top;text-align:left}
+th,td{border:1px solid #ddd;padding:.3rem .6rem;vertical-align:top;text-align:left;overflow-wrap:anywhere}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .warn{background:#fff4e5;border-left:4px solid #f0a030;padding:.6rem 1rem;margin:1rem 0}
 .note{color:#555;font-size:.85rem}ul.meta{color:#444;font-size:.9rem}

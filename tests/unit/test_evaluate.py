@@ -172,6 +172,7 @@ def test_plain_model_directory_on_a_chosen_dataset(full_run: Path, tmp_path: Pat
         ("split=dev", ConfigError, "split='dev'"),
         ("+generate.temperature=2", ConfigError, "generate.temperature"),
         ("baseline=initial", ConfigError, "needs run_dir"),
+        ("model.name_or_path=google-t5/t5-small", T5SumError, "Without network access"),  # hub, offline
     ],
 )
 def test_bad_requests_get_one_clear_error(tmp_path: Path, override: str, error: type, message: str) -> None:
