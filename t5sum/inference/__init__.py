@@ -19,10 +19,15 @@ def resolve_model_dir(path: str | Path) -> Path:
     raise T5SumError(f"{path} is neither a run dir nor a model directory.")
 
 
+def detect_backend(path: str | Path) -> str:
+    """onnx for an export directory (it holds encoder_model.onnx), else torch."""
+    return "onnx" if (Path(path) / "encoder_model.onnx").is_file() else "torch"
+
+
 def load_summarizer(path: str | Path, backend: str = "auto", **kwargs) -> BatchedSummarizer:
-    """`auto` picks onnx for an export directory (it holds encoder_model.onnx), else torch."""
+    """`auto`: see `detect_backend`."""
     if backend == "auto":
-        backend = "onnx" if (Path(path) / "encoder_model.onnx").is_file() else "torch"
+        backend = detect_backend(path)
     if backend == "torch":
         from t5sum.inference.torch_backend import TorchSummarizer
 

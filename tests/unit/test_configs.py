@@ -25,6 +25,8 @@ def test_every_yaml_is_covered() -> None:
         CONFIG_DIR / "paths/default.yaml",
         CONFIG_DIR / "export.yaml",  # composed by the export CLI test in test_onnx.py
         CONFIG_DIR / "evaluate.yaml",  # composed by tests/unit/test_evaluate.py
+        CONFIG_DIR / "serve.yaml",  # composed by tests/unit/test_serving.py
+        CONFIG_DIR / "demo.yaml",  # composed by the CLI test in tests/unit/test_demo.py
     }
     assert covered == set(CONFIG_DIR.rglob("*.yaml"))
 
