@@ -158,11 +158,14 @@ def test_browser_types_a_dialogue_and_shows_its_summary(tiny_summarizer, tmp_pat
                 "request",
                 lambda r: urlparse(r.url).hostname not in (None, "127.0.0.1") and outside.append(r.url),
             )
-            page.goto(f"http://127.0.0.1:{port}/", wait_until="load", timeout=30_000)
+            # networkidle: Gradio mounts its app and opens its event stream after "load"; a click before
+            # that is lost (seen once on a fresh checkout)
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle", timeout=60_000)
+            page.locator("#document textarea").wait_for(state="visible", timeout=30_000)
             page.locator("#document textarea").fill(text)
             page.locator("#summarize").click()
             page.wait_for_function(
-                "() => document.querySelector('#summary textarea')?.value.trim().length > 0", timeout=30_000
+                "() => document.querySelector('#summary textarea')?.value.trim().length > 0", timeout=60_000
             )
             summary = page.locator("#summary textarea").input_value()
             latency = page.locator("#latency textarea, #latency input").first.input_value()
