@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -255,7 +255,9 @@ def create_app(
             "generation": summarizer.generation_config.to_diff_dict(),
         }
 
-    @app.get("/metrics", tags=["ops"], dependencies=secured, responses=ERRORS)
+    @app.get(
+        "/metrics", tags=["ops"], dependencies=secured, responses=ERRORS, response_class=PlainTextResponse
+    )
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
