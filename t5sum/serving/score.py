@@ -78,9 +78,9 @@ def init() -> None:
 
 
 def _json(payload: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> AMLResponse:
-    return AMLResponse(
-        json.dumps(payload), status, {"Content-Type": "application/json", **(headers or {})}, json_str=True
-    )
+    # A str body as-is: azmlinfsrv's AMLResponse json.dumps() the message again when json_str=True, and
+    # adds a second Content-Type; without it, ours is the only one (checked under azmlinfsrv: nox -s azureml).
+    return AMLResponse(json.dumps(payload), status, {"Content-Type": "application/json", **(headers or {})})
 
 
 @rawhttp
