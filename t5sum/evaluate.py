@@ -35,6 +35,7 @@ from t5sum.evaluation.systems import (
 )
 from t5sum.inference.base import OVERRIDABLE, InferenceSettings
 from t5sum.metrics import metric_profile
+from t5sum.metrics.rouge import MULTI_REF
 from t5sum.run_dir import write_json, write_jsonl
 
 log = logging.getLogger("t5sum.evaluate")
@@ -126,6 +127,8 @@ def check_request(cfg: DictConfig) -> None:
         problems.append(f"generate.{unknown[0]} is not a generation override: use {', '.join(OVERRIDABLE)}")
     if cfg.backend not in ("torch", "onnx"):
         problems.append(f"backend={cfg.backend!r}: use torch or onnx")
+    if cfg.multi_ref not in MULTI_REF:
+        problems.append(f"multi_ref={cfg.multi_ref!r}: use {' or '.join(MULTI_REF)}")
     if cfg.get("baseline") == INITIAL and not cfg.get("run_dir"):
         problems.append("baseline=initial needs run_dir=<run dir>: it rebuilds the run's starting weights")
     if cfg.samples is not None and int(cfg.samples) < 1:
@@ -155,7 +158,9 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         return load_eval_data(instantiate(dataset, **overrides), cfg.split)
 
     data = data_for(tuned)
-    scores = evaluate_summarizer(tuned.summarizer, data, config, tuned.label, cfg.progress)
+    scores = evaluate_summarizer(
+        tuned.summarizer, data, config, tuned.label, cfg.progress, multi_ref=cfg.multi_ref
+    )
     boot = OmegaConf.to_container(cfg.bootstrap)
     result: dict[str, Any] = {
         "model": {"label": tuned.label, "source": tuned.source, "random_init": tuned.random_init},
@@ -181,7 +186,9 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         base_data = data if same_input else data_for(baseline)
         if base_data.ids != data.ids:
             raise T5SumError("The baseline's examples differ from the model's: cannot pair them.")
-        base_scores = evaluate_summarizer(baseline.summarizer, base_data, config, "baseline", cfg.progress)
+        base_scores = evaluate_summarizer(
+            baseline.summarizer, base_data, config, "baseline", cfg.progress, multi_ref=cfg.multi_ref
+        )
         result["baseline"] = {
             "label": baseline.label,
             "source": baseline.source,

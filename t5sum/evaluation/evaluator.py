@@ -15,6 +15,7 @@ from t5sum.data.datamodule import SummarizationDataModule
 from t5sum.metrics import ROUGE_KEYS, SummarizationMetrics, count_words, rouge_scores
 from t5sum.metrics.bleu import bleu_statistics
 from t5sum.metrics.bootstrap import bleu_statistic, bootstrap_ci, mean_statistic, paired_bootstrap
+from t5sum.metrics.rouge import Reference, as_reference_list
 
 SPLITS = ("train", "validation", "test")
 # metrics with a per-example value (or per-example sufficient statistics) get confidence intervals
@@ -27,22 +28,36 @@ class EvalData:
 
     ids: list[str]
     documents: list[str]
-    references: list[str]
+    references: list[Reference]  # a list where the split has several human references per example
     input_ids: list[list[int]]
     source_truncated: list[bool]
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def first_references(self) -> list[str]:
+        return [as_reference_list(ref)[0] for ref in self.references]
+
+    @property
+    def references_per_example(self) -> float:
+        return float(np.mean([len(as_reference_list(ref)) for ref in self.references])) if self.ids else 0.0
+
 
 def load_eval_data(datamodule: SummarizationDataModule, split: str) -> EvalData:
     if split not in SPLITS:
         raise ValueError(f"split={split!r} is not a dataset split: use one of {', '.join(SPLITS)}.")
     ds = datamodule.prepare_split(split)
+    references: list[Reference] = list(ds["summary"])
+    if "references" in ds.column_names:  # e.g. DialogSum test: three human summaries per dialogue
+        references = [
+            list(refs) if refs else summary
+            for refs, summary in zip(ds["references"], references, strict=True)
+        ]
     return EvalData(
         ids=[str(i) for i in ds["id"]],
         documents=list(ds["document"]),
-        references=list(ds["summary"]),
+        references=references,
         input_ids=list(ds["input_ids"]),
         source_truncated=[bool(t) for t in ds["source_truncated"]],
     )
@@ -78,10 +93,14 @@ class SystemScores:
 
 
 def score_outputs(
-    data: EvalData, predictions: list[str], generated_tokens: list[int], max_new_tokens: int | None
+    data: EvalData,
+    predictions: list[str],
+    generated_tokens: list[int],
+    max_new_tokens: int | None,
+    multi_ref: str = "max",
 ) -> SystemScores:
-    rows = rouge_scores(predictions, data.references)
-    metric = SummarizationMetrics(max_new_tokens=max_new_tokens)
+    rows = rouge_scores(predictions, data.references, multi_ref=multi_ref)
+    metric = SummarizationMetrics(max_new_tokens=max_new_tokens, multi_ref=multi_ref)
     metric.update(predictions, data.references, data.documents, generated_tokens, rouge_rows=rows)
     metrics = {key: float(value) for key, value in metric.compute().items()}
     metrics["num_examples"] = int(metrics["num_examples"])
@@ -107,6 +126,7 @@ def evaluate_summarizer(
     label: str = "model",
     progress: bool = True,
     sort_by_length: bool = True,
+    multi_ref: str = "max",
 ) -> SystemScores:
     """Generate in length-sorted batches (a progress bar shows examples/s), then score."""
     started = time.perf_counter()
@@ -115,7 +135,7 @@ def evaluate_summarizer(
             data.input_ids, config, sort_by_length=sort_by_length, on_batch=bar.update
         )
     seconds = time.perf_counter() - started
-    scores = score_outputs(data, predictions, generated, config.max_new_tokens)
+    scores = score_outputs(data, predictions, generated, config.max_new_tokens, multi_ref)
     scores.seconds = seconds
     scores.metrics["examples_per_second"] = len(data) / seconds if seconds > 0 else float("nan")
     return scores
@@ -157,15 +177,18 @@ def prediction_rows(
 ) -> list[dict[str, Any]]:
     """predictions.jsonl: one row per example, with its scores (and the baseline's, when there is one)."""
     rows = []
+    firsts = data.first_references
     for i, example_id in enumerate(data.ids):
         row: dict[str, Any] = {
             "id": example_id,
-            "reference": data.references[i],
+            "reference": firsts[i],
             "prediction": tuned.predictions[i],
             "generated_tokens": tuned.generated_tokens[i],
             "source_truncated": data.source_truncated[i],
             "scores": _rounded(tuned.rouge_rows[i]),
         }
+        if not isinstance(data.references[i], str):
+            row["references"] = list(data.references[i])
         if baseline is not None:
             row["baseline_prediction"] = baseline.predictions[i]
             row["baseline_scores"] = _rounded(baseline.rouge_rows[i])

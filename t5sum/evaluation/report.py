@@ -161,7 +161,7 @@ def make_plots(
     if log is not None:
         figures["loss"] = plots.loss_curves(log, folder / "loss.png")
         figures["val_rouge"] = plots.metric_curves(log, folder / "val_rouge.png", ROUGE_KEYS)
-    lengths = {"reference": [count_words(r) for r in data.references]}
+    lengths = {"reference": [count_words(r) for r in data.first_references]}
     if rows and "baseline_prediction" in rows[0]:
         lengths["baseline"] = [count_words(r["baseline_prediction"]) for r in rows]
     lengths["fine-tuned"] = [count_words(r["prediction"]) for r in rows]
@@ -195,6 +195,11 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
     if result.get("baseline"):
         lines.insert(1, f"Baseline: {result['baseline']['source']}")
     profile = result["metric_profile"]
+    if profile.get("references_per_example", 1) > 1:
+        lines.append(
+            f"References: {profile['references_per_example']:.1f} per example, ROUGE takes the "
+            f"{profile['multi_ref']} over them, BLEU uses all"
+        )
     lines.append(
         f"Scoring: {profile['scorer']} {profile['scorer_version']}, stemming={profile['stemming']}, "
         f"Lsum sentences by {profile['sentence_splitter']}; BLEU: {profile['bleu']}"

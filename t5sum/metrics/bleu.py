@@ -13,11 +13,13 @@ import torch
 from torchmetrics.functional.text.bleu import _bleu_score_compute, _bleu_score_update
 from torchmetrics.functional.text.sacre_bleu import _SacreBLEUTokenizer
 
+from t5sum.metrics.rouge import Reference, as_reference_list
+
 BLEU_N_GRAM = 4
 _TOKENIZER = _SacreBLEUTokenizer("13a", lowercase=False)
 
 
-def bleu_statistics(predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
+def bleu_statistics(predictions: Sequence[str], references: Sequence[Reference]) -> np.ndarray:
     """Rows of [matches per n-gram order (4), candidate n-grams per order (4), hyp length, ref length]."""
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
@@ -26,7 +28,7 @@ def bleu_statistics(predictions: Sequence[str], references: Sequence[str]) -> np
         numerator, denominator = torch.zeros(BLEU_N_GRAM), torch.zeros(BLEU_N_GRAM)
         pred_len, target_len = _bleu_score_update(
             [prediction],
-            [[reference]],
+            [as_reference_list(reference)],
             numerator,
             denominator,
             torch.tensor(0.0),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -19,10 +20,27 @@ def _scorer(use_stemmer: bool) -> rouge_scorer.RougeScorer:
     return rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=use_stemmer)
 
 
+MULTI_REF = ("max", "mean")
+Reference = str | Sequence[str]  # one reference, or several for the same example
+
+
+def as_reference_list(reference: Reference) -> list[str]:
+    refs = [reference] if isinstance(reference, str) else list(reference)
+    if not refs:
+        raise ValueError("an example has an empty reference list")
+    return refs
+
+
 def rouge_scores(
-    predictions: list[str], references: list[str], use_stemmer: bool = True
+    predictions: Sequence[str],
+    references: Sequence[Reference],
+    use_stemmer: bool = True,
+    multi_ref: str = "max",
 ) -> list[dict[str, float]]:
     """Score each pair; keys are ``{key}_f``, ``{key}_p``, ``{key}_r`` on a 0-1 scale.
+
+    A reference may be a list (several human references): ``multi_ref="max"`` takes, per ROUGE key, the
+    reference with the best F1 (rouge-score's ``score_multi``); ``"mean"`` averages P, R and F1 over them.
 
     rouge-score's Lsum splits on newlines only, so both texts are re-joined one sentence per line first.
     split_sentences only changes whitespace, which rouge-score's tokenizer ignores, so rouge1/2/L are
@@ -30,16 +48,24 @@ def rouge_scores(
     """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+    if multi_ref not in MULTI_REF:
+        raise ValueError(f"multi_ref={multi_ref!r}: use one of {', '.join(MULTI_REF)}")
     scorer = _scorer(use_stemmer)
     results: list[dict[str, float]] = []
     for prediction, reference in zip(predictions, references, strict=True):
-        scores = scorer.score("\n".join(split_sentences(reference)), "\n".join(split_sentences(prediction)))
+        pred = "\n".join(split_sentences(prediction))
+        each = [scorer.score("\n".join(split_sentences(ref)), pred) for ref in as_reference_list(reference)]
         row: dict[str, float] = {}
         for key in ROUGE_KEYS:
-            score = scores[key]
-            row[f"{key}_f"] = float(score.fmeasure)
-            row[f"{key}_p"] = float(score.precision)
-            row[f"{key}_r"] = float(score.recall)
+            if multi_ref == "max":
+                best = max(each, key=lambda scores: scores[key].fmeasure)[key]  # first best, as score_multi
+                parts = (best.fmeasure, best.precision, best.recall)
+            else:
+                parts = tuple(
+                    sum(getattr(s[key], a) for s in each) / len(each)
+                    for a in ("fmeasure", "precision", "recall")
+                )
+            row[f"{key}_f"], row[f"{key}_p"], row[f"{key}_r"] = (float(x) for x in parts)
         results.append(row)
     return results
 

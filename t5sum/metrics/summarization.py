@@ -9,7 +9,7 @@ from torchmetrics import Metric
 from torchmetrics.functional.text.bleu import _bleu_score_compute, _bleu_score_update
 from torchmetrics.functional.text.sacre_bleu import _SacreBLEUTokenizer
 
-from t5sum.metrics.rouge import ROUGE_KEYS, rouge_scores
+from t5sum.metrics.rouge import ROUGE_KEYS, Reference, as_reference_list, rouge_scores
 from t5sum.metrics.text import count_words
 
 _BLEU_N_GRAM = 4
@@ -42,10 +42,17 @@ class SummarizationMetrics(Metric):
     bleu_preds_len: torch.Tensor
     bleu_target_len: torch.Tensor
 
-    def __init__(self, max_new_tokens: int | None = None, use_stemmer: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        max_new_tokens: int | None = None,
+        use_stemmer: bool = True,
+        multi_ref: str = "max",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.max_new_tokens = max_new_tokens
         self.use_stemmer = use_stemmer
+        self.multi_ref = multi_ref  # several references per example: "max" or "mean" ROUGE (BLEU uses all)
         self._bleu_tokenizer = _SacreBLEUTokenizer("13a", lowercase=False)
         # Rows follow ROUGE_KEYS, columns are F1 / precision / recall sums.
         self.add_state("rouge_sum", torch.zeros(len(ROUGE_KEYS), len(_PARTS)), dist_reduce_fx="sum")
@@ -61,7 +68,7 @@ class SummarizationMetrics(Metric):
     def update(
         self,
         predictions: list[str],
-        references: list[str],
+        references: list[Reference],
         documents: list[str],
         generated_lengths: torch.Tensor | list[int],
         rouge_rows: list[dict[str, float]] | None = None,
@@ -81,7 +88,7 @@ class SummarizationMetrics(Metric):
 
         if rouge_rows is not None and len(rouge_rows) != len(predictions):
             raise ValueError(f"{len(rouge_rows)} rouge rows for {len(predictions)} predictions")
-        rows = rouge_rows or rouge_scores(predictions, references, use_stemmer=self.use_stemmer)
+        rows = rouge_rows or rouge_scores(predictions, references, self.use_stemmer, self.multi_ref)
         table = torch.tensor(
             [[[row[f"{key}_{part}"] for part in _PARTS] for key in ROUGE_KEYS] for row in rows],
             dtype=torch.float64,
@@ -99,7 +106,7 @@ class SummarizationMetrics(Metric):
         # _bleu_score_update adds n-gram counts in place and returns the updated length totals.
         self.bleu_preds_len, self.bleu_target_len = _bleu_score_update(
             predictions,
-            [[reference] for reference in references],
+            [as_reference_list(reference) for reference in references],
             self.bleu_numerator,
             self.bleu_denominator,
             self.bleu_preds_len,

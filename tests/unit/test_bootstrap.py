@@ -80,3 +80,12 @@ def test_bleu_statistics_total_equals_the_metric_corpus_bleu() -> None:
     picked = [PREDICTIONS[i] for i in subset[0]], [REFERENCES[i] for i in subset[0]]
     expected.update(*picked, picked[1], [5, 5, 5])
     assert bleu_statistic(stats)(subset)[0] == pytest.approx(float(expected.compute()["bleu"]), abs=1e-4)
+
+
+def test_bleu_statistics_with_several_references_match_the_metric() -> None:
+    references = [[ref, pred] for pred, ref in zip(PREDICTIONS, REFERENCES, strict=True)]  # 2nd ref is exact
+    metric = SummarizationMetrics()
+    metric.update(PREDICTIONS, references, REFERENCES, [5] * len(PREDICTIONS))
+    stats = bleu_statistics(PREDICTIONS, references)
+    assert bleu_from_statistics(stats.sum(axis=0)) == pytest.approx(float(metric.compute()["bleu"]), abs=1e-4)
+    assert bleu_from_statistics(stats.sum(axis=0)) == pytest.approx(100.0)

@@ -21,7 +21,7 @@ from t5sum.evaluation.report import fmt, fmt_p, pick_examples
 from t5sum.evaluation.systems import initial_system, load_run
 from t5sum.inference import load_summarizer
 from t5sum.train import train
-from tests.conftest import compose_evaluate, compose_train
+from tests.conftest import SHARED_DATA, SHARED_MODELS, compose_evaluate, compose_train, requires_shared
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -232,3 +232,23 @@ def test_onnx_export_of_the_run_scores_like_pytorch(full_run: Path, evaluated, t
     assert result["backend"] == "OnnxSummarizer" and result["model"]["source"] == str(full_run / "onnx")
     for key in CI_METRICS:
         assert result["metrics"][key] == pytest.approx(torch_result["metrics"][key], abs=1e-6), key
+
+
+@requires_shared
+def test_dialogsum_test_split_is_scored_against_all_three_references(tmp_path: Path) -> None:
+    from t5sum.data.datasets import DialogSumDataModule
+    from t5sum.evaluation.evaluator import load_eval_data, score_outputs
+    from t5sum.model.build import load_tokenizer
+
+    tokenizer = load_tokenizer(str(SHARED_MODELS / "t5-tokenizer"))
+    datamodule = DialogSumDataModule(
+        tokenizer, "summarize: {document}", name="dialogsum", data_dir=str(SHARED_DATA / "dialogsum"),
+        test_samples=8, cache_dir=str(tmp_path),
+    )  # fmt: skip
+    data = load_eval_data(datamodule, "test")
+    assert data.references_per_example == 3.0 and data.first_references[0] == data.references[0][0]
+    predictions = [refs[1] for refs in data.references]  # the second annotator's summary, as a "system"
+    best = score_outputs(data, predictions, [10] * len(data), 64, multi_ref="max")
+    mean = score_outputs(data, predictions, [10] * len(data), 64, multi_ref="mean")
+    assert best.metrics["rougeLsum"] == pytest.approx(100.0)  # it matches one of its references exactly
+    assert mean.metrics["rougeLsum"] < best.metrics["rougeLsum"]

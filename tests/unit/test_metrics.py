@@ -258,3 +258,49 @@ def test_empty_compute_is_nan_and_reset_clears() -> None:
     assert all(math.isnan(v.item()) for k, v in result.items() if k != "num_examples")
     metric.update(PREDICTIONS[:1], REFERENCES[:1], DOCUMENTS[:1], [5])
     assert metric.compute()["num_examples"].item() == 1
+
+
+MULTI = [
+    ("the cat sat on the mat", ["a cat was on the mat", "the cat sat on a mat today", "dogs bark"]),
+    ("rain is expected tomorrow", ["tomorrow it will rain", "rain expected tomorrow in the north"]),
+]
+
+
+def test_multi_reference_max_equals_rouge_score_multi() -> None:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
+    rows = rouge_scores([p for p, _ in MULTI], [refs for _, refs in MULTI], multi_ref="max")
+    for row, (prediction, refs) in zip(rows, MULTI, strict=True):
+        expected = scorer.score_multi(refs, prediction)  # single-sentence texts: Lsum needs no splitting
+        for key in ROUGE_KEYS:
+            assert row[f"{key}_f"] == pytest.approx(expected[key].fmeasure)
+            assert row[f"{key}_r"] == pytest.approx(expected[key].recall)
+
+
+def test_multi_reference_mean_lies_between_the_single_references() -> None:
+    prediction, refs = MULTI[0]
+    single = [rouge_scores([prediction], [ref])[0]["rouge1_f"] for ref in refs]
+    mean = rouge_scores([prediction], [refs], multi_ref="mean")[0]["rouge1_f"]
+    assert mean == pytest.approx(sum(single) / len(single))
+    assert rouge_scores([prediction], [refs])[0]["rouge1_f"] == pytest.approx(max(single))
+    assert rouge_scores([prediction], [[refs[1]]]) == rouge_scores([prediction], [refs[1]])
+    with pytest.raises(ValueError, match="multi_ref"):
+        rouge_scores([prediction], [refs], multi_ref="min")
+    with pytest.raises(ValueError, match="empty reference list"):
+        rouge_scores([prediction], [[]])
+
+
+def test_metric_with_several_references_per_example() -> None:
+    from torchmetrics.text import SacreBLEUScore
+
+    predictions, references = [p for p, _ in MULTI], [refs for _, refs in MULTI]
+    metric = SummarizationMetrics(multi_ref="mean")
+    metric.update(predictions, references, ["doc one two three", "doc"], [5, 4])
+    out = metric.compute()
+    mean_rows = rouge_scores(predictions, references, multi_ref="mean")
+    assert float(out["rouge1"]) == pytest.approx(100 * sum(r["rouge1_f"] for r in mean_rows) / 2, abs=1e-4)
+    expected_bleu = SacreBLEUScore(tokenize="13a")(
+        predictions, references
+    )  # sacrebleu's multi-reference BLEU
+    assert float(out["bleu"]) == pytest.approx(100 * float(expected_bleu), abs=1e-3)
