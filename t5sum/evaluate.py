@@ -172,6 +172,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "metric_profile": {
             **metric_profile(True),
             "model_tokenizer": type(tuned.summarizer.tokenizer).__name__,
+            "multi_ref": cfg.multi_ref,
+            "references_per_example": data.references_per_example,
         },
         "bootstrap": boot,
         "metrics": scores.metrics,

@@ -49,6 +49,16 @@ def _numpy_state_from_safe(state: tuple) -> tuple:
     return kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached
 
 
+def batch_references(batch: Mapping[str, Any]) -> list[Any]:
+    """Each row's reference list where the split has one (e.g. DialogSum test), else its summary."""
+    if "references" not in batch:
+        return list(batch["summary"])
+    return [
+        list(refs) if refs else summary
+        for refs, summary in zip(batch["references"], batch["summary"], strict=True)
+    ]
+
+
 class SummarizationModule(L.LightningModule):
     def __init__(
         self,
@@ -64,6 +74,7 @@ class SummarizationModule(L.LightningModule):
         label_smoothing: float = 0.0,
         val_generate_examples: int | None = None,
         gradient_checkpointing: bool = False,
+        multi_ref: str = "max",
     ) -> None:
         super().__init__()
         if scheduler not in SCHEDULES:
@@ -74,8 +85,9 @@ class SummarizationModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.generation_config = generation_config_from(generation, tokenizer)
         self.max_new_tokens = self.generation_config.max_new_tokens
-        self.val_metrics = SummarizationMetrics(max_new_tokens=self.max_new_tokens)
-        self.test_metrics = SummarizationMetrics(max_new_tokens=self.max_new_tokens)
+        self.multi_ref = multi_ref
+        self.val_metrics = SummarizationMetrics(max_new_tokens=self.max_new_tokens, multi_ref=multi_ref)
+        self.test_metrics = SummarizationMetrics(max_new_tokens=self.max_new_tokens, multi_ref=multi_ref)
         self.val_generated = 0
         self.test_predictions: list[dict[str, Any]] = []
         self.nonfinite_step: int | None = None
@@ -148,8 +160,10 @@ class SummarizationModule(L.LightningModule):
         self, batch: Mapping[str, Any], metrics: SummarizationMetrics
     ) -> tuple[list[str], list[dict[str, float]]]:
         predictions, lengths = self.generate(batch)
-        rows = rouge_scores(predictions, batch["summary"])  # scored once: the metric and predictions.jsonl
-        metrics.update(predictions, batch["summary"], batch["document"], lengths, rouge_rows=rows)
+        references = batch_references(batch)
+        # scored once: for the metric and for predictions.jsonl
+        rows = rouge_scores(predictions, references, multi_ref=self.multi_ref)
+        metrics.update(predictions, references, batch["document"], lengths, rouge_rows=rows)
         return predictions, rows
 
     # ---- validation ----

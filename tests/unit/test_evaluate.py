@@ -252,3 +252,28 @@ def test_dialogsum_test_split_is_scored_against_all_three_references(tmp_path: P
     mean = score_outputs(data, predictions, [10] * len(data), 64, multi_ref="mean")
     assert best.metrics["rougeLsum"] == pytest.approx(100.0)  # it matches one of its references exactly
     assert mean.metrics["rougeLsum"] < best.metrics["rougeLsum"]
+
+
+def test_training_and_evaluator_agree_on_multi_reference_test_rows(tmp_path: Path) -> None:
+    sample = ROOT / "t5sum" / "resources" / "sample"
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for split in ("train", "validation"):
+        (data_dir / f"{split}.jsonl").write_text((sample / f"{split}.jsonl").read_text())
+    rows = [json.loads(line) for line in (sample / "test.jsonl").open()][:12]
+    with (data_dir / "test.jsonl").open("w") as handle:
+        for i, row in enumerate(rows):
+            extra = rows[(i + 1) % len(rows)]["summary"]  # a second, mostly wrong reference
+            handle.write(json.dumps({**row, "references": [row["summary"], extra]}) + "\n")
+    run = tiny_run(tmp_path, "dataset=local", f"dataset.data_dir={data_dir}", "module.multi_ref=mean")
+    trained = json.loads((run / "metrics.json").read_text())
+    result, _ = evaluate(
+        compose_evaluate([f"run_dir={run}", "multi_ref=mean", f"out_dir={tmp_path / 'e'}"], tmp_path)
+    )
+    assert result["metric_profile"]["references_per_example"] == 2.0
+    for key in ("rouge1", "rougeLsum", "bleu"):
+        assert result["metrics"][key] == pytest.approx(trained[f"test/{key}"], abs=1e-3), key
+    best, _ = evaluate(
+        compose_evaluate([f"run_dir={run}", "multi_ref=max", f"out_dir={tmp_path / 'm'}"], tmp_path)
+    )
+    assert best["metrics"]["rougeLsum"] > result["metrics"]["rougeLsum"]
