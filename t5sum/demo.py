@@ -10,7 +10,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from t5sum.errors import T5SumError
+from t5sum.errors import exit_on_errors
 
 log = logging.getLogger("t5sum.demo")
 
@@ -35,11 +35,8 @@ def main(cfg: DictConfig) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingface_hub
     from t5sum.serving.demo import launch
 
-    try:
+    with exit_on_errors(log):
         demo = build(cfg)
-    except T5SumError as err:
-        log.error("%s", err)
-        sys.exit(2)
     if cfg.share:
         log.warning("share=true: a public gradio.live link will let anyone use this model.")
     try:

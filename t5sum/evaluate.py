@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from transformers import GenerationConfig
 
 from t5sum.config import CONFIG_DIR
 from t5sum.data.tokenize import tokenizer_fingerprint
-from t5sum.errors import ConfigError, T5SumError
+from t5sum.errors import ConfigError, T5SumError, exit_on_errors
 from t5sum.evaluation.evaluator import (
     SPLITS,
     compare,
@@ -218,11 +217,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> str | None:
-    try:
+    with exit_on_errors(log):
         _, objects = evaluate(cfg)
-    except T5SumError as err:
-        log.error("%s", err)
-        sys.exit(2)
     return str(objects["out_dir"])  # read by the comparison callback of a multirun
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 import hydra
 from omegaconf import DictConfig
 
-from t5sum.errors import T5SumError
+from t5sum.errors import exit_on_errors
 
 log = logging.getLogger("t5sum.export")
 
@@ -17,11 +16,8 @@ log = logging.getLogger("t5sum.export")
 def main(cfg: DictConfig) -> None:
     from t5sum.inference.onnx_export import export_onnx
 
-    try:
+    with exit_on_errors(log):
         out = export_onnx(cfg.run_dir, cfg.out_dir, cfg.opset, cfg.quantize)
-    except T5SumError as err:
-        log.error("%s", err)
-        sys.exit(2)
     log.info("ONNX export passed the parity gate: %s", out)
 
 

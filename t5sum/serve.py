@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import sys
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from t5sum.errors import ConfigError, T5SumError
+from t5sum.errors import ConfigError, exit_on_errors
 
 log = logging.getLogger("t5sum.serve")
 
@@ -74,11 +73,8 @@ def build_app(cfg: DictConfig):
 def main(cfg: DictConfig) -> None:
     import uvicorn
 
-    try:
+    with exit_on_errors(log):
         app = build_app(cfg)
-    except T5SumError as err:
-        log.error("%s", err)
-        sys.exit(2)
     uvicorn.run(
         app,
         host=cfg.serve.host,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from t5sum.callbacks import NonFiniteLossGuard, RunDirCallback
 from t5sum.config import check_config, instantiate_group
-from t5sum.errors import NonFiniteLossError, T5SumError
+from t5sum.errors import NonFiniteLossError, T5SumError, exit_on_errors
 from t5sum.model.build import build_model, load_tokenizer
 from t5sum.model.lora import apply_lora, parameter_report
 from t5sum.model.module import SummarizationModule
@@ -144,14 +143,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    try:
+    with exit_on_errors(log, {T5SumError: 2, NonFiniteLossError: 3}):
         metrics, _ = train(cfg)
-    except T5SumError as err:
-        log.error("%s", err)
-        sys.exit(2)
-    except NonFiniteLossError as err:
-        log.error("%s", err)
-        sys.exit(3)
     return metrics.get(cfg.monitor)  # the objective for Optuna sweeps
 
 

@@ -105,3 +105,19 @@ def test_wandb_logger_runs_offline_without_prompting(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert list(tmp_path.glob("outputs/*/*/wandb/offline-run-*"))
+
+
+def test_exit_on_errors_maps_each_listed_error_to_its_code(caplog) -> None:
+    import logging
+
+    from t5sum.errors import ConfigError, NonFiniteLossError, T5SumError, exit_on_errors
+
+    log = logging.getLogger("t5sum.test")
+    with pytest.raises(SystemExit) as user, exit_on_errors(log):
+        raise ConfigError("set dataset=")
+    assert user.value.code == 2 and "set dataset=" in caplog.text
+    with pytest.raises(SystemExit) as nan, exit_on_errors(log, {T5SumError: 2, NonFiniteLossError: 3}):
+        raise NonFiniteLossError("loss is nan at step 2")
+    assert nan.value.code == 3
+    with pytest.raises(KeyError), exit_on_errors(log):  # anything else is a bug: it keeps its traceback
+        raise KeyError("x")
