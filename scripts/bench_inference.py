@@ -37,7 +37,10 @@ from t5sum.inference.onnx_export import PARITY_TEXT, export_onnx
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
 
 
-def make_model_dir(root: Path, config: str, tokenizer: str) -> Path:
+def make_model_dir(
+    root: Path, config: str | Path, tokenizer: str | Path, max_source_length: int = 1024
+) -> Path:
+    """The t5-small architecture with seeded random weights, saved as a t5sum model dir (latency only)."""
     torch.manual_seed(0)
     model_dir = root / "model"
     AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(config)).save_pretrained(model_dir)
@@ -45,7 +48,7 @@ def make_model_dir(root: Path, config: str, tokenizer: str) -> Path:
     GenerationConfig(
         decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, max_new_tokens=64
     ).save_pretrained(model_dir)
-    settings = {"prompt_template": "summarize: {document}", "max_source_length": 1024}
+    settings = {"prompt_template": "summarize: {document}", "max_source_length": max_source_length}
     (model_dir / "t5sum.json").write_text(json.dumps(settings))
     return model_dir
 

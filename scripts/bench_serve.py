@@ -25,27 +25,11 @@ import time
 from pathlib import Path
 
 import aiohttp
+from bench_inference import make_model_dir  # scripts/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 KEY = "bench-key-0123456789abcdef"
-
-
-def make_model_dir(root: Path, config: Path, tokenizer: Path) -> Path:
-    import torch
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, GenerationConfig
-
-    torch.manual_seed(0)
-    model_dir = root / "model"
-    AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(config)).save_pretrained(model_dir)
-    AutoTokenizer.from_pretrained(tokenizer).save_pretrained(model_dir)
-    GenerationConfig(
-        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, max_new_tokens=64
-    ).save_pretrained(model_dir)
-    (model_dir / "t5sum.json").write_text(
-        json.dumps({"prompt_template": "summarize: {document}", "max_source_length": 512})
-    )
-    return model_dir
 
 
 def dialogues(limit: int) -> list[str]:
@@ -161,7 +145,7 @@ def main() -> None:
     modes = {"batching": (args.batch_size, args.wait_ms), "batch size 1": (1, 0)}
     results: dict[tuple[str, int], dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = make_model_dir(Path(tmp), args.config, args.tokenizer)
+        model_dir = make_model_dir(Path(tmp), args.config, args.tokenizer, max_source_length=512)
         print(
             f"t5-small architecture, RANDOM init (throughput only), {len(texts)} dialogues, exactly "
             f"{args.new_tokens} greedy tokens per request, server threads {args.threads}, "

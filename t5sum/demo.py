@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
 
 import hydra
 from omegaconf import DictConfig
@@ -17,15 +16,10 @@ log = logging.getLogger("t5sum.demo")
 
 def build(cfg: DictConfig):
     """Load the Summarizer from the config and put the page around it."""
-    import torch
-
-    from t5sum.inference import detect_backend, load_summarizer
+    from t5sum.inference import load_summarizer
     from t5sum.serving.demo import build_demo, example_texts
 
-    torch.set_num_threads(int(cfg.threads))  # oversubscribed threads swing latency 3-10x on small machines
-    backend = detect_backend(cfg.run_dir) if cfg.backend == "auto" else cfg.backend
-    kwargs: dict[str, Any] = {"threads": int(cfg.threads)} if backend == "onnx" else {}
-    summarizer = load_summarizer(cfg.run_dir, backend=backend, **kwargs)
+    summarizer = load_summarizer(cfg.run_dir, backend=cfg.backend, threads=int(cfg.threads))
     description = f"`{cfg.run_dir}` ({type(summarizer).__name__})"
     return build_demo(summarizer, example_texts(cfg.run_dir, int(cfg.examples)), description=description)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -26,7 +25,7 @@ def versions() -> dict[str, str]:
 
 def build_app(cfg: DictConfig):
     """Load the Summarizer and keys from the config; refuse to start without keys unless auth=none."""
-    from t5sum.inference import detect_backend, load_summarizer
+    from t5sum.inference import load_summarizer
     from t5sum.serving.app import Batching, create_app
     from t5sum.serving.auth import ENV_VAR, load_keys
     from t5sum.serving.contract import Limits
@@ -43,12 +42,7 @@ def build_app(cfg: DictConfig):
             )
     else:
         log.warning("serve.auth=none: EVERY ROUTE IS OPEN, anyone who can reach this port can use it.")
-    import torch
-
-    torch.set_num_threads(int(cfg.threads))  # oversubscribed threads swing latency 3-10x on small machines
-    backend = detect_backend(cfg.run_dir) if cfg.backend == "auto" else cfg.backend
-    kwargs: dict[str, Any] = {"threads": int(cfg.threads)} if backend == "onnx" else {}
-    summarizer = load_summarizer(cfg.run_dir, backend=backend, **kwargs)
+    summarizer = load_summarizer(cfg.run_dir, backend=cfg.backend, threads=int(cfg.threads))
     limits = OmegaConf.to_container(cfg.limits)
     info = {
         "model": str(cfg.run_dir),

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import uvicorn
 
 from t5sum.serving.app import create_app
 from t5sum.serving.auth import KeySet
@@ -59,3 +63,29 @@ BAD = [
     ({"texts": ["a"] * 9}, 413, "serve.limits.max_batch_texts=8"),
     ({"text": "x" * 30_000}, 413, "serve.limits.max_body_bytes=20000"),
 ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A real uvicorn server on 127.0.0.1 (free port) in a thread."""
+
+    def __init__(self, app) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                                    timeout_graceful_shutdown=10))  # fmt: skip
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)

@@ -12,10 +12,11 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
 from t5sum.data.datamodule import SummarizationDataModule
-from t5sum.metrics import ROUGE_KEYS, SummarizationMetrics, count_words, rouge_scores
+from t5sum.metrics import ROUGE_KEYS, SummarizationMetrics, rouge_scores
 from t5sum.metrics.bleu import bleu_statistics
 from t5sum.metrics.bootstrap import bleu_statistic, bootstrap_ci, mean_statistic, paired_bootstrap
 from t5sum.metrics.rouge import Reference, as_reference_list
+from t5sum.metrics.text import compression_ratio
 
 SPLITS = ("train", "validation", "test")
 # metrics with a per-example value (or per-example sufficient statistics) get confidence intervals
@@ -106,7 +107,7 @@ def score_outputs(
     metrics["num_examples"] = int(metrics["num_examples"])
     metrics["source_truncated_share"] = float(np.mean(data.source_truncated)) if len(data) else float("nan")
     compression = np.array(
-        [count_words(p) / max(count_words(d), 1) for p, d in zip(predictions, data.documents, strict=True)]
+        [compression_ratio(p, d) for p, d in zip(predictions, data.documents, strict=True)]
     )
     return SystemScores(
         predictions=predictions,

@@ -253,7 +253,7 @@ figure{margin:1rem 0}figure img{max-width:100%;border:1px solid #eee}
 
 
 def _is_number(cell: str) -> bool:
-    return bool(cell) and (cell[0] in "+-[<" or cell[0].isdigit()) and not any(c.isalpha() for c in cell[:1])
+    return bool(cell) and (cell[0] in "+-[<" or cell[0].isdigit())
 
 
 def render_html(

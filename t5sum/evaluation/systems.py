@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,6 @@ class RunInfo:
 
 
 def load_run(run_dir: str | Path) -> RunInfo:
-    import json
-
     path = Path(run_dir).expanduser()
     if not path.is_dir():
         raise T5SumError(f"Run dir {path} does not exist: pass run_dir=<a training run's output folder>.")

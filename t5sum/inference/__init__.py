@@ -24,10 +24,18 @@ def detect_backend(path: str | Path) -> str:
     return "onnx" if (Path(path) / "encoder_model.onnx").is_file() else "torch"
 
 
-def load_summarizer(path: str | Path, backend: str = "auto", **kwargs) -> BatchedSummarizer:
-    """`auto`: see `detect_backend`."""
+def load_summarizer(
+    path: str | Path, backend: str = "auto", threads: int | None = None, **kwargs
+) -> BatchedSummarizer:
+    """`auto`: see `detect_backend`. `threads` sets torch's intra-op threads (transformers' generate loop runs
+    torch ops on either backend) and onnxruntime's for an export: oversubscribed threads swing latency 3-10x
+    on small machines, so servers set it deliberately."""
     if backend == "auto":
         backend = detect_backend(path)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     if backend == "torch":
         from t5sum.inference.torch_backend import TorchSummarizer
 
@@ -35,7 +43,7 @@ def load_summarizer(path: str | Path, backend: str = "auto", **kwargs) -> Batche
     if backend == "onnx":
         from t5sum.inference.onnx_backend import OnnxSummarizer
 
-        return OnnxSummarizer(path, **kwargs)
+        return OnnxSummarizer(path, threads=threads, **kwargs)
     raise T5SumError(f"Unknown inference backend {backend!r}: use 'torch' or 'onnx'.")
 
 

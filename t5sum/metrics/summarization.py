@@ -10,7 +10,7 @@ from torchmetrics.functional.text.bleu import _bleu_score_compute, _bleu_score_u
 from torchmetrics.functional.text.sacre_bleu import _SacreBLEUTokenizer
 
 from t5sum.metrics.rouge import ROUGE_KEYS, Reference, as_reference_list, rouge_scores
-from t5sum.metrics.text import count_words
+from t5sum.metrics.text import compression_ratio
 
 _BLEU_N_GRAM = 4
 _PARTS = ("f", "p", "r")
@@ -96,7 +96,7 @@ class SummarizationMetrics(Metric):
         self.rouge_sum += table.sum(dim=0).to(device=device, dtype=self.rouge_sum.dtype)
 
         pairs = zip(predictions, documents, strict=True)
-        ratios = [count_words(pred) / max(count_words(doc), 1) for pred, doc in pairs]
+        ratios = [compression_ratio(pred, doc) for pred, doc in pairs]
         self.compression_sum += torch.tensor(ratios, dtype=torch.float64).sum().to(device)
         self.gen_len_sum += lengths.sum().to(device)
         if self.max_new_tokens is not None:

@@ -24,3 +24,8 @@ def split_sentences(text: str) -> list[str]:
 def count_words(text: str) -> int:
     """Whitespace word count: tokenizer-independent, so lengths are comparable across models."""
     return len(text.split())
+
+
+def compression_ratio(summary: str, document: str) -> float:
+    """Summary words / document words (a document with no words counts as one word)."""
+    return count_words(summary) / max(count_words(document), 1)

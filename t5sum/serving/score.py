@@ -66,12 +66,7 @@ def init() -> None:
     model_dir = find_model_dir(os.environ["AZUREML_MODEL_DIR"], os.environ.get("T5SUM_MODEL_SUBDIR"))
     backend = os.environ.get("T5SUM_BACKEND", "auto")
     threads = int(os.environ.get("T5SUM_THREADS", "0")) or None
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    kwargs = {"threads": threads} if (model_dir / "encoder_model.onnx").is_file() and threads else {}
-    summarizer: BatchedSummarizer = load_summarizer(model_dir, backend=backend, **kwargs)
+    summarizer: BatchedSummarizer = load_summarizer(model_dir, backend=backend, threads=threads)
     _state["summarizer"] = summarizer
     _state["limits"] = Limits(**json.loads(os.environ.get("T5SUM_LIMITS", "{}")))
     log.info("t5sum model loaded from %s (%s)", model_dir, type(summarizer).__name__)

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from t5sum.serving.demo import (
 )
 from t5sum.train import train
 from tests.conftest import compose_train
+from tests.serving_helpers import free_port
 
 SAMPLES = [json.loads(line)["document"] for line in SAMPLE_VALIDATION.open()]
 CHROMIUM = os.environ.get("T5SUM_CHROMIUM") or shutil.which("chromium")
@@ -126,12 +126,6 @@ def test_cli_rejects_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "not a t5sum model directory" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.skipif(

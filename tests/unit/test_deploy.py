@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from tests.serving_helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -63,12 +64,6 @@ def test_dockerignore_lets_in_everything_the_image_copies() -> None:
     }
     assert copied and copied <= allowed, copied - allowed
     assert "USER 10001" in DOCKERFILE and "HEALTHCHECK" in DOCKERFILE
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_image_entrypoint_serves_and_its_health_check_passes(run_dir: Path) -> None:

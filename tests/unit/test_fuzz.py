@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.serving_helpers import AUTH, make_app
-from tests.unit.test_serving import Server
+from tests.serving_helpers import AUTH, Server, make_app
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is a dev dependency")
 

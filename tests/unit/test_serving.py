@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 import requests
-import uvicorn
 from fastapi.testclient import TestClient
 
 from t5sum.errors import ConfigError
@@ -21,7 +20,7 @@ from t5sum.serving.app import Batching
 from t5sum.serving.auth import load_keys
 from t5sum.serving.batcher import MicroBatcher, QueueFullError
 from t5sum.serving.contract import Limits
-from tests.serving_helpers import AUTH, BAD, DIALOGUES, KEY, KEY2, make_app
+from tests.serving_helpers import AUTH, BAD, DIALOGUES, KEY, KEY2, Server, make_app
 
 
 @pytest.fixture(scope="module")
@@ -153,26 +152,6 @@ def test_full_queue_is_503_with_retry_after_and_late_is_504(summarizer) -> None:
     app, _ = make_app(summarizer, delay=0.5, limits=Limits(timeout_s=0.1))
     (late,) = asyncio.run(_concurrent(app, [{"text": DIALOGUES[0]}]))
     assert late.status_code == 504 and "timeout_s=0.1" in late.json()["detail"]
-
-
-class Server:
-    """A real uvicorn server on 127.0.0.1 (free port) in a thread."""
-
-    def __init__(self, app) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                    timeout_graceful_shutdown=10))  # fmt: skip
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
 
 
 def test_the_seed_client_snippet_works_unchanged(summarizer) -> None:
