@@ -1,0 +1,1 @@
+"""Hyperparameter sweeps: search spaces, the resumable Optuna study, and the multirun summary."""
