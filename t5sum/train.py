@@ -64,6 +64,7 @@ def restore_best_weights(trainer: L.Trainer, module: SummarizationModule) -> str
 
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit, test with the best weights, and write the run dir. Returns (metrics, objects)."""
+    run_started = time.perf_counter()
     check_config(cfg)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,8 +122,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         **fit_metrics,
         **test_metrics,
         **params,
+        "objective": objective(trainer, fit_metrics, cfg.monitor),
         "global_step": trainer.global_step,
         "train_seconds": train_seconds,
+        "wall_seconds": time.perf_counter() - run_started,
         "train_tokens_per_second": module.train_tokens / train_seconds,
         **peak_memory(),
     }
@@ -141,11 +144,37 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     return metrics, {"module": module, "datamodule": datamodule, "trainer": trainer, "cfg": cfg}
 
 
+def objective(trainer: L.Trainer, metrics: dict[str, Any], monitor: str) -> float | None:
+    """What a sweep optimizes: the best monitored score of the run (its best checkpoint), else the last."""
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None and checkpoint.best_model_score is not None:
+        return float(checkpoint.best_model_score)
+    return metrics.get(monitor)
+
+
+def in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    with exit_on_errors(log, {T5SumError: 2, NonFiniteLossError: 3}):
-        metrics, _ = train(cfg)
-    return metrics.get(cfg.monitor)  # the objective for Optuna sweeps
+    if in_multirun():
+        # one failed trial must not end the sweep: record why in its run dir, report no objective
+        try:
+            metrics, _ = train(cfg)
+        except Exception as err:
+            log.exception("This run failed; the sweep goes on.")
+            out_dir = Path(cfg.paths.output_dir)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "error.txt").write_text(f"{type(err).__name__}: {err}\n")
+            return None
+    else:
+        with exit_on_errors(log, {T5SumError: 2, NonFiniteLossError: 3}):
+            metrics, _ = train(cfg)
+    return metrics["objective"]
 
 
 if __name__ == "__main__":

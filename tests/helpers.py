@@ -1,9 +1,39 @@
-"""Callbacks that tests inject through config (`+callbacks.x._target_=tests.helpers...`)."""
+"""Test helpers: the CLI as a subprocess, and callbacks tests inject through config
+(`+callbacks.x._target_=tests.helpers...`)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import lightning as L
 import torch
+
+
+def run_cli(
+    *args: str, cwd: Path, timeout: int = 300, module: str = "t5sum.train"
+) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` offline, with its dataset cache under `cwd`."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=cli_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def cli_env(cwd: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "T5SUM_CACHE_DIR": str(cwd / "cache"),
+    }
 
 
 class CrashAtStep(L.Callback):

@@ -11,6 +11,7 @@ from hydra.core.config_store import ConfigStore
 @dataclass
 class OptunaSweeperConf:
     _target_: str = "hydra_plugins.t5sum_sweeper.sweeper.OptunaSweeper"
+    _recursive_: bool = False  # the sweeper builds the sampler itself (reseeded on resume)
     study_name: str = "t5sum"
     n_trials: int = 20  # the study's total; a rerun of the same command runs only the missing ones
     direction: str | None = None  # maximize | minimize; null: from the run config's monitor_mode

@@ -10,25 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "T5SUM_CACHE_DIR": str(cwd / "cache"),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "t5sum.train", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from tests.helpers import run_cli
 
 
 def test_help_lists_groups_and_options(tmp_path: Path) -> None:
