@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from t5sum.callbacks import NonFiniteLossGuard, RunDirCallback
 from t5sum.config import check_config, instantiate_group
+from t5sum.distributed import isolated_process_group
 from t5sum.errors import NonFiniteLossError, T5SumError, exit_on_errors
 from t5sum.model.build import build_model, load_tokenizer
 from t5sum.model.lora import apply_lora, parameter_report
@@ -64,6 +65,11 @@ def restore_best_weights(trainer: L.Trainer, module: SummarizationModule) -> str
 
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit, test with the best weights, and write the run dir. Returns (metrics, objects)."""
+    with isolated_process_group():  # a multirun's next trial starts with no DDP state left over
+        return fit_and_test(cfg)
+
+
+def fit_and_test(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     run_started = time.perf_counter()
     check_config(cfg)
     out_dir = Path(cfg.paths.output_dir)
@@ -95,7 +101,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     for logger in loggers:
         logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "params": params})
         logger.log_metrics(data_stats, step=0)
-    save_config(out_dir, cfg)
+    if trainer.is_global_zero:
+        save_config(out_dir, cfg)
 
     before: dict[str, float] = {}
     if cfg.validate_before_fit and not cfg.get("ckpt_path"):

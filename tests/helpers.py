@@ -27,9 +27,15 @@ def run_cli(
     )
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 def cli_env(cwd: Path) -> dict[str, str]:
+    """Offline, a cache under `cwd`, and `tests.helpers` importable (callbacks injected by config)."""
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     return {
         **os.environ,
+        "PYTHONPATH": pythonpath,
         "HF_HUB_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1",
         "T5SUM_CACHE_DIR": str(cwd / "cache"),
@@ -61,3 +67,16 @@ class PoisonWeightsAtStep(L.Callback):
         if trainer.global_step == self.step:
             with torch.no_grad():
                 next(pl_module.model.parameters()).fill_(float("nan"))
+
+
+class RankProbe(L.Callback):
+    """Rank 0 writes what every rank trains with (gathered across the process group) to ranks.json."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import json
+
+        lr = torch.tensor(trainer.optimizers[0].param_groups[0]["initial_lr"], dtype=torch.float64)
+        seen = trainer.strategy.all_gather(lr).reshape(-1).tolist()
+        if trainer.is_global_zero:
+            out = Path(trainer.default_root_dir) / "ranks.json"
+            out.write_text(json.dumps({"world_size": trainer.world_size, "lr": seen}))

@@ -49,7 +49,9 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     shuffle + group_by_length: shuffle, cut into mega-batches of `mega_batch_mult` batches, sort each by
     length, so a batch holds similar lengths (little padding) while batch order stays random.
     not shuffle + group_by_length: one global longest-first sort (evaluation: least padding, OOM shows first).
-    Shards batches across `num_replicas` (DDP) so every rank gets the same number of batches.
+    Shards batches across `num_replicas` (DDP) so every rank gets the same number of batches: rank r takes
+    batches r, r + N, r + 2N, ... and the last round is filled up with repeats of the first batches.
+    Evaluation must not count those repeats: `examples_before` tells them apart.
     """
 
     def __init__(
@@ -116,3 +118,11 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return math.ceil(math.ceil(len(self.lengths) / self.batch_size) / self.num_replicas)
+
+    def examples_before(self, local_batch: int) -> int | None:
+        """Rows that come before this rank's `local_batch` in the unsharded order (as in a 1-process run),
+        or None when the batch is a repeat that only fills up the last round across ranks."""
+        position = local_batch * self.num_replicas + self.rank
+        if position >= math.ceil(len(self.lengths) / self.batch_size):
+            return None
+        return position * self.batch_size

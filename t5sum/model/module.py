@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from torchmetrics import MeanMetric
 from transformers import GenerationConfig, PreTrainedTokenizerBase, get_scheduler
 
 from t5sum.data.batching import LABEL_PAD
@@ -87,6 +88,7 @@ class SummarizationModule(L.LightningModule):
         self.max_new_tokens = self.generation_config.max_new_tokens
         self.multi_ref = multi_ref
         self.val_metrics = SummarizationMetrics(max_new_tokens=self.max_new_tokens, multi_ref=multi_ref)
+        self.val_loss = MeanMetric()  # row-weighted, summed across ranks: exact under DDP
         self.test_metrics = SummarizationMetrics(max_new_tokens=self.max_new_tokens, multi_ref=multi_ref)
         self.val_generated = 0
         self.test_predictions: list[dict[str, Any]] = []
@@ -167,27 +169,45 @@ class SummarizationModule(L.LightningModule):
         return predictions, rows
 
     # ---- validation ----
+    # Under DDP each rank sees a shard, and the sampler repeats batches to give every rank the same count.
+    # Repeats are skipped, the generation limit counts rows in the 1-process order,
+    # and metric states are summed across ranks: validation numbers equal a 1-process run's exactly.
     def on_validation_epoch_start(self) -> None:
         self.val_generated = 0
 
+    def _rows_before(self, loaders: Any, batch_idx: int, fallback: int) -> int | None:
+        sampler = getattr(loaders, "batch_sampler", None)
+        if hasattr(sampler, "examples_before"):
+            return sampler.examples_before(batch_idx)
+        return fallback
+
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         size = len(batch["input_ids"])
-        self.log("val/loss", self.loss(batch), prog_bar=True, batch_size=size, sync_dist=True)
+        before = self._rows_before(self.trainer.val_dataloaders, batch_idx, self.val_generated)
+        if before is not None:
+            self.val_loss.update(self.loss(batch), weight=size)
         limit = self.hparams.val_generate_examples
-        if limit is None or self.val_generated < limit:
+        if before is not None and (limit is None or before < limit):
             self._score(batch, self.val_metrics)
             self.val_generated += size
 
     def on_validation_epoch_end(self) -> None:
+        loss = self.val_loss.compute()  # a collective under DDP: every rank calls it
+        self.val_loss.reset()
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True)
         self._log_metrics("val", self.val_metrics)
 
     def _log_metrics(self, stage: str, metrics: SummarizationMetrics) -> dict[str, float]:
-        if not metrics.update_called:
+        # every rank computes (a collective) even when its shard held only repeats
+        if not metrics.update_called and self.trainer.world_size == 1:
             return {}
         values = {k: float(v) for k, v in metrics.compute().items()}
         metrics.reset()
+        if values["num_examples"] == 0:
+            return {}
         for key, value in values.items():
-            self.log(f"{stage}/{key}", value, prog_bar=key == "rougeLsum")
+            # already summed over ranks; sync_dist averages identical values (exact) and keeps Lightning quiet
+            self.log(f"{stage}/{key}", value, prog_bar=key == "rougeLsum", sync_dist=True)
         warning = cap_warning(values.get("hit_max_new_tokens_share", 0.0), self.max_new_tokens)
         if warning:
             log.warning("%s: %s", stage, warning)
@@ -198,14 +218,24 @@ class SummarizationModule(L.LightningModule):
         self.test_predictions = []
 
     def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        before = self._rows_before(self.trainer.test_dataloaders, batch_idx, len(self.test_predictions))
+        if before is None:
+            return
         predictions, per_example = self._score(batch, self.test_metrics)
         for i, prediction in enumerate(predictions):
             row = {"id": batch["id"][i], "reference": batch["summary"][i], "prediction": prediction}
             row.update({k: v for k, v in per_example[i].items() if k.endswith("_f")})
-            self.test_predictions.append(row)
+            self.test_predictions.append({**row, "_order": before + i})
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test", self.test_metrics)
+        rows = self.test_predictions
+        if self.trainer.world_size > 1:  # predictions.jsonl holds every rank's rows, in 1-process order
+            gathered: list[Any] = [None] * self.trainer.world_size
+            torch.distributed.all_gather_object(gathered, rows)
+            rows = [row for part in gathered for row in part]
+        rows.sort(key=lambda row: row["_order"])
+        self.test_predictions = [{k: v for k, v in row.items() if k != "_order"} for row in rows]
 
     # ---- exact resume: dropout RNG travels with the checkpoint ----
     # The state is applied at the first resumed batch, not on load: creating data loader iterators after the
