@@ -21,7 +21,7 @@ from t5sum.errors import NonFiniteLossError, T5SumError, exit_on_errors
 from t5sum.model.build import build_model, load_tokenizer
 from t5sum.model.lora import apply_lora, parameter_report
 from t5sum.model.module import SummarizationModule
-from t5sum.model.precision import resolve_precision
+from t5sum.model.precision import keep_feed_forward_fp32, resolve_precision
 from t5sum.run_dir import inference_settings, save_config, save_model, write_json, write_jsonl
 
 log = logging.getLogger("t5sum.train")
@@ -89,6 +89,9 @@ def fit_and_test(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     callbacks = instantiate_group(cfg.callbacks)
     loggers = instantiate_group(cfg.logger)
     precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    if precision == "16-mixed":
+        patched = keep_feed_forward_fp32(module.model)
+        log.info("16-mixed: %d T5 feed-forward output projections run in fp32 (fp16 overflow).", patched)
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=precision
     )

@@ -5,7 +5,8 @@ than fp32, and CPU flags inside VMs are not proof of speed. So:
 - auto on GPU: bf16-mixed when the GPU has native bf16 (Ampere and newer), else 32-true (T4: fp32);
 - auto on CPU: 32-true (CPU autocast covers few ops and changes numerics for little gain);
 - an explicit bf16 request on CPU is honoured only if a measured bf16 matmul is not far slower than fp32;
-- fp16 only on explicit request, with a warning, because T5 overflows in fp16.
+- fp16 only on explicit request, with a warning, because T5 overflows in fp16; under 16-mixed T5's
+  feed-forward output projection runs in fp32 (keep_feed_forward_fp32).
 """
 
 from __future__ import annotations
@@ -80,3 +81,29 @@ def resolve_precision(requested: str | int, accelerator: str = "auto") -> str:
     raise ConfigError(
         f"Unknown trainer.precision={requested!r}: use auto, 32-true, bf16-mixed, bf16-true or 16-mixed."
     )
+
+
+T5_FEED_FORWARD = ("T5DenseActDense", "T5DenseGatedActDense")
+
+
+def keep_feed_forward_fp32(model: torch.nn.Module) -> int:
+    """Under fp16 autocast, run T5's feed-forward output projection (`wo`) in fp32.
+
+    That projection is where T5 activations overflow fp16 (why transformers keeps `wo` in fp32 when loading
+    fp16 weights, `_keep_in_fp32_modules`); autocast would cast it back to fp16. Patching the instance's
+    forward leaves parameter names, checkpoints and saved models unchanged. Returns how many were patched.
+    """
+    patched = 0
+    for module in model.modules():
+        if type(module).__name__ not in T5_FEED_FORWARD:
+            continue
+        projection = module.wo
+        original = projection.forward
+
+        def forward(hidden: torch.Tensor, _original=original) -> torch.Tensor:
+            with torch.autocast(device_type=hidden.device.type, enabled=False):
+                return _original(hidden.float())
+
+        projection.forward = forward
+        patched += 1
+    return patched

@@ -182,3 +182,25 @@ def test_ranks_get_disjoint_equal_shares_and_resume_skips_done_batches() -> None
     sampler.resume_from(0, 4)
     assert list(sampler) == full[4:]
     assert list(sampler) == full  # the skip applies to the resumed pass only
+
+
+def test_sharded_batches_are_the_one_process_batches_and_repeats_are_marked() -> None:
+    lengths = [7, 3, 9, 1, 5, 8, 2, 6, 4, 10, 11]  # 6 batches of 2, the last holds one row
+    for shuffle in (False, True):
+        one = list(LengthGroupedBatchSampler(lengths, 2, shuffle=shuffle, seed=3))
+        for world in (2, 4):
+            samplers = [
+                LengthGroupedBatchSampler(lengths, 2, shuffle=shuffle, seed=3, num_replicas=world, rank=r)
+                for r in range(world)
+            ]
+            shards = [list(s) for s in samplers]
+            assert len({len(shard) for shard in shards}) == 1  # equal step counts: no DDP hang
+            kept = {
+                s.examples_before(k): batch
+                for s, shard in zip(samplers, shards, strict=True)
+                for k, batch in enumerate(shard)
+                if s.examples_before(k) is not None
+            }
+            # the non-repeat batches, in 1-process order, are exactly the 1-process batches (same grouping)
+            assert [kept[k] for k in sorted(kept)] == one
+            assert sorted(kept) == [2 * i for i in range(len(one))]

@@ -121,6 +121,29 @@ def test_fp16_is_honoured_with_a_warning_and_unknown_values_rejected(caplog) -> 
         precision.resolve_precision("fp8", "cpu")
 
 
+def test_under_fp16_autocast_the_feed_forward_output_runs_in_fp32_and_weights_keep_their_names() -> None:
+    model = build_model("unused", TINY).eval()
+    names = list(model.state_dict())
+    outputs: list[torch.dtype] = []
+
+    def record(module, args, output):
+        outputs.append(output.dtype)
+
+    projections = [m.wo for m in model.modules() if type(m).__name__ in precision.T5_FEED_FORWARD]
+    for wo in projections:
+        wo.register_forward_hook(record)
+    ids = torch.tensor([[5, 6, 7, 1]])
+    with torch.autocast("cpu", dtype=torch.float16):
+        model(input_ids=ids, labels=ids)
+    assert outputs and set(outputs) == {torch.float16}  # plain autocast: fp16, where T5 overflows
+    outputs.clear()
+    assert precision.keep_feed_forward_fp32(model) == len(projections) > 0
+    with torch.autocast("cpu", dtype=torch.float16):
+        loss = model(input_ids=ids, labels=ids).loss
+    assert set(outputs) == {torch.float32} and torch.isfinite(loss)
+    assert list(model.state_dict()) == names  # checkpoints and saved models are unchanged
+
+
 def first_step_gradients(**module_kwargs) -> tuple[float, dict[str, torch.Tensor]]:
     from functools import partial
 
