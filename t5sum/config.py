@@ -18,6 +18,10 @@ HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 if not OmegaConf.has_resolver("t5sum_resources"):
     OmegaConf.register_new_resolver("t5sum_resources", lambda: str(RESOURCES))
+if not OmegaConf.has_resolver("beam_only"):
+    # a beam-search flag that must fall back to its off value under greedy decoding (num_beams=1), so that
+    # sweeping generation.num_beams over choice(1, 4) gives a valid generation config in every trial
+    OmegaConf.register_new_resolver("beam_only", lambda beams, value: value if int(beams) > 1 else False)
 
 
 def import_target(path: str) -> Any:

@@ -39,7 +39,7 @@ def build_module(cfg: DictConfig) -> tuple[SummarizationModule, Any, dict[str, f
         model,
         tokenizer,
         optimizer=instantiate(cfg.optimizer),
-        generation=OmegaConf.to_container(cfg.generation),
+        generation=OmegaConf.to_container(cfg.generation, resolve=True),
         gradient_checkpointing=cfg.model.gradient_checkpointing,
         **cfg.module,
     )

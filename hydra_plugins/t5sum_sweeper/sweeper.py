@@ -25,7 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from t5sum.errors import ConfigError
-from t5sum.sweep.space import Param, parse_space
+from t5sum.sweep.space import Param, override_value, parse_space
 
 log = logging.getLogger(__name__)
 CRASHED = "crashed"  # user attr on a trial that was RUNNING when its sweep process died
@@ -40,14 +40,6 @@ def distribution(param: Param) -> Any:
     if param.kind == "int":
         return dist.IntDistribution(int(param.low), int(param.high), log=param.log, step=int(param.step or 1))
     return dist.FloatDistribution(param.low, param.high, log=param.log, step=param.step)
-
-
-def override_value(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(override_value(v) for v in value) + "]"
-    if value is None:
-        return "null"
-    return str(value)
 
 
 def optuna_direction(direction: str | None, monitor_mode: str | None) -> str:

@@ -120,3 +120,12 @@ def parse_space(params: Mapping[str, Any] | None) -> list[Param]:
     if not space:
         raise ConfigError("The search space is empty: set hydra.sweeper.params (see conf/hparams_search/).")
     return space
+
+
+def override_value(value: Any) -> str:
+    """A sampled value as Hydra override text (lists in brackets, None as null)."""
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    return str(value)

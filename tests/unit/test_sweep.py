@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from t5sum.config import CONFIG_DIR
 from t5sum.errors import ConfigError
 from t5sum.sweep.space import Param, parse_space
+from tests.conftest import compose_train
 from tests.helpers import cli_env, run_cli
 
 
@@ -153,3 +155,31 @@ def test_grid_multirun_summary_has_a_row_per_run_and_a_failed_run_does_not_stop_
     assert float(rows[1]["objective"]) == json.loads((sweep / "1" / "metrics.json").read_text())["objective"]
     assert "optimizer.lr=0.003" in rows[1]["overrides"] and int(rows[1]["params_trainable"]) > 0
     assert "optimizer.lr=-1.0" in (sweep / "sweep_summary.md").read_text()
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (CONFIG_DIR / "hparams_search").glob("*.yaml")))
+def test_every_value_a_preset_can_sample_composes_a_valid_run(preset: str, tmp_path: Path) -> None:
+    """A sampled value must never make a trial fail at composition (e.g. greedy with beam-only flags)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+    from transformers import AutoTokenizer
+
+    from t5sum.config import RESOURCES, check_config
+    from t5sum.model.module import generation_config_from
+    from t5sum.sweep.space import override_value
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        params = compose("train", [f"hparams_search={preset}"], return_hydra_config=True).hydra.sweeper.params
+    space = parse_space(params)
+    assert space
+    tokenizer = AutoTokenizer.from_pretrained(str(RESOURCES / "tiny-tokenizer"))
+    for param in space:
+        values = [param.low, param.high] if param.continuous else param.grid()
+        for value in values:
+            override = f"{param.name}={override_value(value)}"
+            cfg = compose_train([f"hparams_search={preset}", override], tmp_path)
+            assert OmegaConf.select(cfg, param.name) == value
+            check_config(cfg)
+            generation_config_from(OmegaConf.to_container(cfg.generation, resolve=True), tokenizer)
