@@ -34,3 +34,32 @@ def wandb_logger(offline: bool = False, **kwargs: Any):
         os.environ["WANDB_MODE"] = "offline"
     Path(kwargs.get("save_dir", ".")).mkdir(parents=True, exist_ok=True)
     return WandbLogger(offline=offline, **kwargs)
+
+
+def mlflow_logger(
+    experiment_name: str = "t5sum",
+    run_id: str | None = None,
+    tracking_uri: str | None = None,
+    save_dir: str = "./mlruns",
+    log_model: bool = False,
+    run_name: str | None = None,
+    tags: dict[str, Any] | None = None,
+):
+    """Lightning's MLFlowLogger. Attached to a run it did not start (an Azure ML job's MLFLOW_RUN_ID), it
+    leaves that run open at the end of fit: test metrics still land in it, and Azure ends it with the job."""
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    class AttachedMLFlowLogger(MLFlowLogger):
+        def finalize(self, status: str = "success") -> None:
+            if run_id is None:
+                super().finalize(status)
+
+    return AttachedMLFlowLogger(
+        experiment_name=experiment_name,
+        run_id=run_id,
+        tracking_uri=tracking_uri,
+        save_dir=save_dir,
+        log_model=log_model,
+        run_name=run_name,
+        tags=tags,
+    )
