@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         print(__doc__)
         sys.exit(0 if argv else 2)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    # the SDK logs every HTTP request and each credential it tries; t5sum reports failures in one sentence
+    logging.getLogger("azure").setLevel(logging.ERROR)
     with exit_on_errors(log):
         run(argv[0], argv[1:])
 
