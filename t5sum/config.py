@@ -69,6 +69,7 @@ def check_config(cfg: DictConfig) -> None:
         value = cfg.dataset.get(key)
         if value is not None and value < 1:
             problems.append(f"dataset.{key}={value}: must be a positive integer.")
+    problems += long_input_problems(cfg)
     exports = [
         k for k, v in (cfg.get("callbacks") or {}).items() if v and "OnnxExport" in v.get("_target_", "")
     ]
@@ -76,6 +77,19 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(f"callbacks.{exports[0]} exports the saved model: set save_model=true or drop it.")
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def long_input_problems(cfg: DictConfig) -> list[str]:
+    """A long_input setting that cannot train (bad values, an inference-only strategy)."""
+    from t5sum.data.long_input import LongInput
+
+    try:
+        long_input = LongInput.from_config(cfg.get("long_input"))
+        long_input.check_trainable()
+        long_input.check_budget(long_input.source_length(cfg.dataset.max_source_length))
+    except ConfigError as err:
+        return [str(err)]
+    return []
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:

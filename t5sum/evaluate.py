@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import GenerationConfig
 
 from t5sum.config import CONFIG_DIR
+from t5sum.data.long_input import LongInput
 from t5sum.data.tokenize import tokenizer_fingerprint
 from t5sum.errors import ConfigError, T5SumError, exit_on_errors
 from t5sum.evaluation.evaluator import (
@@ -61,17 +62,23 @@ def generation_values(cfg: DictConfig, dataset_name: str) -> dict[str, Any]:
 
 
 def target_system(cfg: DictConfig, run: RunInfo | None, dataset: DictConfig) -> System:
+    """The model to score; `long_input=` replaces the run's recorded strategy (e.g. chunk_merge)."""
+    long_input = LongInput.from_config(cfg.get("long_input")) if cfg.get("long_input") else None
     if run is not None:
         system = run_system(run, cfg.backend, cfg.batch_size)
         if cfg.get("generation") is not None:
             system.summarizer.generation_config = _generation_config(
                 cfg, dataset.name, system.summarizer.tokenizer
             )
+        if long_input is not None:
+            system.summarizer.settings = system.summarizer.settings.with_long_input(long_input)
         return system
     from t5sum.model.build import load_tokenizer
 
     tokenizer = load_tokenizer(cfg.model.tokenizer)
     settings = InferenceSettings(cfg.model.prompt_template, int(dataset.max_source_length))
+    if long_input is not None:
+        settings = settings.with_long_input(long_input)
     return model_system(
         cfg.model.name_or_path,
         settings,
@@ -151,6 +158,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             "tokenizer": system.summarizer.tokenizer,
             "prompt_template": system.summarizer.settings.prompt_template,
             "max_source_length": system.summarizer.settings.max_source_length,
+            "long_input": system.summarizer.settings.long_input,
         }
         if cfg.samples is not None:
             overrides[SAMPLE_KEYS[cfg.split]] = int(cfg.samples)
@@ -167,6 +175,10 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "dataset": dataset.name,
         "split": cfg.split,
         "num_examples": len(data),
+        "long_input": {
+            **tuned.summarizer.settings.long_input.to_dict(),
+            "budget": tuned.summarizer.settings.max_source_length,
+        },
         "generation": {key: getattr(config, key) for key in OVERRIDABLE},
         "metric_profile": {
             **metric_profile(True),
