@@ -79,6 +79,25 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
 
 
+def load_option(group: str, name: str) -> DictConfig:
+    """One option of a config group outside a Hydra run, its `defaults: [<sibling>]` merged first."""
+    path = CONFIG_DIR / group / f"{name}.yaml"
+    if not path.is_file():
+        options = ", ".join(sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml")))
+        raise ConfigError(f"{group}={name} does not exist: use one of {options}.")
+    node = OmegaConf.load(path)
+    bases = [load_option(group, base) for base in node.pop("defaults", []) if base != "_self_"]
+    return OmegaConf.merge(*bases, node)
+
+
+def long_input_presets() -> dict[str, Any]:
+    """Every conf/long_input option as a LongInput, in the strategies' order."""
+    from t5sum.data.long_input import STRATEGIES, LongInput
+
+    names = sorted((p.stem for p in (CONFIG_DIR / "long_input").glob("*.yaml")), key=STRATEGIES.index)
+    return {name: LongInput.from_config(load_option("long_input", name)) for name in names}
+
+
 def long_input_problems(cfg: DictConfig) -> list[str]:
     """A long_input setting that cannot train (bad values, an inference-only strategy)."""
     from t5sum.data.long_input import LongInput

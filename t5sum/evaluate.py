@@ -12,12 +12,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from transformers import GenerationConfig
 
-from t5sum.config import CONFIG_DIR
+from t5sum.config import CONFIG_DIR, long_input_presets
 from t5sum.data.long_input import LongInput
 from t5sum.data.tokenize import tokenizer_fingerprint
 from t5sum.errors import ConfigError, T5SumError, exit_on_errors
+from t5sum.evaluation.coverage import coverage_rows, over_budget_share
 from t5sum.evaluation.evaluator import (
     SPLITS,
+    EvalData,
     compare,
     confidence_intervals,
     evaluate_summarizer,
@@ -39,6 +41,7 @@ from t5sum.metrics.rouge import MULTI_REF
 from t5sum.run_dir import write_json, write_jsonl
 
 log = logging.getLogger("t5sum.evaluate")
+LONG_SPLIT_SHARE = 0.1  # more documents than this over the budget: the report shows what each strategy keeps
 SAMPLE_KEYS = {"train": "train_samples", "validation": "val_samples", "test": "test_samples"}
 
 
@@ -124,6 +127,25 @@ def output_dir(cfg: DictConfig, run: RunInfo | None, dataset_name: str) -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+def long_input_coverage(system: System, data: EvalData) -> list[dict[str, Any]] | None:
+    """The model-free coverage table of every long-input strategy, when the split has long inputs (over
+    LONG_SPLIT_SHARE of its documents past the budget); None otherwise."""
+    settings = system.summarizer.settings
+    if (
+        over_budget_share([m.source_tokens for m in data.inputs], settings.max_source_length)
+        <= LONG_SPLIT_SHARE
+    ):
+        return None
+    return coverage_rows(
+        system.summarizer.tokenizer,
+        settings.prompt_template,
+        data.documents,
+        data.first_references,
+        settings.max_source_length,
+        long_input_presets(),
+    )
+
+
 def check_request(cfg: DictConfig) -> None:
     problems = []
     if cfg.split not in SPLITS:
@@ -168,6 +190,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     scores = evaluate_summarizer(
         tuned.summarizer, data, config, tuned.label, cfg.progress, multi_ref=cfg.multi_ref
     )
+    coverage = long_input_coverage(tuned, data)
     boot = OmegaConf.to_container(cfg.bootstrap)
     result: dict[str, Any] = {
         "model": {"label": tuned.label, "source": tuned.source, "random_init": tuned.random_init},
@@ -191,6 +214,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "ci": confidence_intervals(scores, **boot),
         "run": {"path": str(run.path), "train_metrics": run.metrics} if run else None,
     }
+    if coverage:
+        result["long_input_coverage"] = coverage
     base_scores = None
     if baseline is not None:
         same_input = tokenizer_fingerprint(baseline.summarizer.tokenizer) == tokenizer_fingerprint(

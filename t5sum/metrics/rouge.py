@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.metadata
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from rouge_score import rouge_scorer
+from nltk.stem import porter
+from rouge_score import rouge_scorer, tokenize
 
 from t5sum.metrics.text import split_sentences
 
@@ -68,6 +70,41 @@ def rouge_scores(
             row[f"{key}_f"], row[f"{key}_p"], row[f"{key}_r"] = (float(x) for x in parts)
         results.append(row)
     return results
+
+
+class _MemoStemmer:
+    """rouge-score's Porter stemmer, memoised: long inputs repeat the same words thousands of times."""
+
+    def __init__(self) -> None:
+        self.stem = lru_cache(maxsize=500_000)(porter.PorterStemmer().stem)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> _MemoStemmer:
+    return _MemoStemmer()
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """rouge-score's own tokenization with stemming (lowercase, alphanumeric runs, Porter stems of words
+    longer than 3 characters): the tokens ROUGE compares."""
+    return tokenize.tokenize(text, _stemmer())
+
+
+def _ngrams(tokens: Sequence[str], n: int) -> Counter:
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+def reference_coverage(text: str, reference: str) -> dict[str, float]:
+    """How much of a reference a text (e.g. a model input) still holds: the share of the reference's distinct
+    unigrams and bigrams present in it, and ROUGE-1/2 recall (clipped counts, as rouge-score), all 0-1."""
+    have, want = rouge_tokens(text), rouge_tokens(reference)
+    out: dict[str, float] = {}
+    for n, name in ((1, "unigram"), (2, "bigram")):
+        have_n, want_n = _ngrams(have, n), _ngrams(want, n)
+        total = sum(want_n.values())
+        out[f"{name}_coverage"] = sum(g in have_n for g in want_n) / len(want_n) if want_n else 0.0
+        out[f"rouge{n}_recall"] = sum((have_n & want_n).values()) / total if total else 0.0
+    return out
 
 
 def metric_profile(use_stemmer: bool) -> dict[str, Any]:
