@@ -155,8 +155,8 @@ def check_request(cfg: DictConfig) -> None:
         problems.append(f"generate.{unknown[0]} is not a generation override: use {', '.join(OVERRIDABLE)}")
     if cfg.backend not in ("torch", "onnx"):
         problems.append(f"backend={cfg.backend!r}: use torch or onnx")
-    if cfg.multi_ref not in MULTI_REF:
-        problems.append(f"multi_ref={cfg.multi_ref!r}: use {' or '.join(MULTI_REF)}")
+    if cfg.multi_ref is not None and cfg.multi_ref not in MULTI_REF:
+        problems.append(f"multi_ref={cfg.multi_ref!r}: use {', '.join(MULTI_REF)} or null (the dataset's)")
     if cfg.get("baseline") == INITIAL and not cfg.get("run_dir"):
         problems.append("baseline=initial needs run_dir=<run dir>: it rebuilds the run's starting weights")
     if cfg.samples is not None and int(cfg.samples) < 1:
@@ -170,6 +170,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     check_request(cfg)
     run = load_run(cfg.run_dir) if cfg.get("run_dir") else None
     dataset = dataset_config(cfg, run)
+    multi_ref = cfg.multi_ref or dataset.get("multi_ref") or "max"
     tuned = target_system(cfg, run, dataset)
     overrides = {k: v for k, v in OmegaConf.to_container(cfg.generate).items() if v is not None}
     config = tuned.summarizer.resolve_config(overrides)
@@ -188,7 +189,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 
     data = data_for(tuned)
     scores = evaluate_summarizer(
-        tuned.summarizer, data, config, tuned.label, cfg.progress, multi_ref=cfg.multi_ref
+        tuned.summarizer, data, config, tuned.label, cfg.progress, multi_ref=multi_ref
     )
     coverage = long_input_coverage(tuned, data)
     boot = OmegaConf.to_container(cfg.bootstrap)
@@ -206,7 +207,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "metric_profile": {
             **metric_profile(True),
             "model_tokenizer": type(tuned.summarizer.tokenizer).__name__,
-            "multi_ref": cfg.multi_ref,
+            "multi_ref": multi_ref,
             "references_per_example": data.references_per_example,
         },
         "bootstrap": boot,
@@ -225,7 +226,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         if base_data.ids != data.ids:
             raise T5SumError("The baseline's examples differ from the model's: cannot pair them.")
         base_scores = evaluate_summarizer(
-            baseline.summarizer, base_data, config, "baseline", cfg.progress, multi_ref=cfg.multi_ref
+            baseline.summarizer, base_data, config, "baseline", cfg.progress, multi_ref=multi_ref
         )
         result["baseline"] = {
             "label": baseline.label,

@@ -56,6 +56,7 @@ class SummarizationDataModule(L.LightningDataModule):
         seed: int = 0,
         cache_dir: str | None = None,
         long_input: LongInput | None = None,
+        multi_ref: str = "max",
     ) -> None:
         super().__init__()
         self.tokenizer = tokenizer
@@ -81,6 +82,7 @@ class SummarizationDataModule(L.LightningDataModule):
         self.seed = seed
         self.cache_dir = cache_dir
         self.collator = Seq2SeqCollator(tokenizer.pad_token_id)
+        self.multi_ref = multi_ref  # how this dataset's published scores treat several references per row
         self.splits: dict[str, datasets.Dataset] = {}
         self.stats: dict[str, dict[str, float]] = {}
         self.train_sampler: LengthGroupedBatchSampler | None = None
@@ -168,4 +170,10 @@ class SummarizationDataModule(L.LightningDataModule):
         return self._loader("test", train=False)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, **self.source, "stats": self.stats, **self.spec.describe()}
+        return {
+            "name": self.name,
+            **self.source,
+            "stats": self.stats,
+            **self.spec.describe(),
+            "multi_ref": self.multi_ref,
+        }

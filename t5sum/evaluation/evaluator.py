@@ -17,7 +17,7 @@ from t5sum.data.tokenize import model_inputs
 from t5sum.metrics import ROUGE_KEYS, SummarizationMetrics, rouge_scores
 from t5sum.metrics.bleu import bleu_statistics
 from t5sum.metrics.bootstrap import bleu_statistic, bootstrap_ci, mean_statistic, paired_bootstrap
-from t5sum.metrics.rouge import Reference, as_reference_list
+from t5sum.metrics.rouge import Reference, as_reference_list, select_references
 from t5sum.metrics.text import compression_ratio
 
 SPLITS = ("train", "validation", "test")
@@ -122,7 +122,7 @@ def score_outputs(
         predictions=predictions,
         generated_tokens=generated_tokens,
         rouge_rows=rows,
-        bleu_stats=bleu_statistics(predictions, data.references),
+        bleu_stats=bleu_statistics(predictions, select_references(data.references, multi_ref)),
         compression=compression,
         metrics=metrics,
         seconds=0.0,

@@ -219,10 +219,12 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
         )
     profile = result["metric_profile"]
     if profile.get("references_per_example", 1) > 1:
-        lines.append(
-            f"References: {profile['references_per_example']:.1f} per example, ROUGE takes the "
-            f"{profile['multi_ref']} over them, BLEU uses all"
+        rule = (
+            "ROUGE and BLEU use the first only"
+            if profile["multi_ref"] == "first"
+            else f"ROUGE takes the {profile['multi_ref']} over them, BLEU uses all"
         )
+        lines.append(f"References: {profile['references_per_example']:.1f} per example, {rule}")
     lines.append(
         f"Scoring: {profile['scorer']} {profile['scorer_version']}, stemming={profile['stemming']}, "
         f"Lsum sentences by {profile['sentence_splitter']}; BLEU: {profile['bleu']}"

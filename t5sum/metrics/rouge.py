@@ -22,7 +22,9 @@ def _scorer(use_stemmer: bool) -> rouge_scorer.RougeScorer:
     return rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=use_stemmer)
 
 
-MULTI_REF = ("max", "mean")
+# Rows with several references: max (rouge-score's score_multi), mean over them, or the first one only (the
+# official DialogSum baseline scores against summary1 alone; then BLEU uses the first reference too).
+MULTI_REF = ("max", "mean", "first")
 Reference = str | Sequence[str]  # one reference, or several for the same example
 
 
@@ -31,6 +33,13 @@ def as_reference_list(reference: Reference) -> list[str]:
     if not refs:
         raise ValueError("an example has an empty reference list")
     return refs
+
+
+def select_references(references: Sequence[Reference], multi_ref: str) -> list[Reference]:
+    """The references each example is scored against: under `first` its first one, else all of them."""
+    if multi_ref not in MULTI_REF:
+        raise ValueError(f"multi_ref={multi_ref!r}: use one of {', '.join(MULTI_REF)}")
+    return [as_reference_list(r)[0] for r in references] if multi_ref == "first" else list(references)
 
 
 def rouge_scores(
@@ -42,7 +51,8 @@ def rouge_scores(
     """Score each pair; keys are ``{key}_f``, ``{key}_p``, ``{key}_r`` on a 0-1 scale.
 
     A reference may be a list (several human references): ``multi_ref="max"`` takes, per ROUGE key, the
-    reference with the best F1 (rouge-score's ``score_multi``); ``"mean"`` averages P, R and F1 over them.
+    reference with the best F1 (rouge-score's ``score_multi``); ``"mean"`` averages P, R and F1 over them;
+    ``"first"`` scores against the first reference only.
 
     rouge-score's Lsum splits on newlines only, so both texts are re-joined one sentence per line first.
     split_sentences only changes whitespace, which rouge-score's tokenizer ignores, so rouge1/2/L are
@@ -50,8 +60,7 @@ def rouge_scores(
     """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
-    if multi_ref not in MULTI_REF:
-        raise ValueError(f"multi_ref={multi_ref!r}: use one of {', '.join(MULTI_REF)}")
+    references = select_references(references, multi_ref)
     scorer = _scorer(use_stemmer)
     results: list[dict[str, float]] = []
     for prediction, reference in zip(predictions, references, strict=True):

@@ -94,3 +94,9 @@ def test_presets_carry_the_published_recipes(make_cfg) -> None:
     assert lora.model.prompt_template == "Summarize the following conversation.\n\n{document}\n\nSummary: "
     xsum = make_cfg("experiment=xsum_t5small_lora")
     assert (xsum.dataset.max_source_length, xsum.trainer.max_epochs, xsum.method.name) == (1024, 1, "lora")
+
+
+def test_dialogsum_scores_against_the_first_reference_like_its_official_baseline(make_cfg) -> None:
+    assert make_cfg("dataset=dialogsum").module.multi_ref == "first"
+    assert make_cfg("dataset=xsum").module.multi_ref == "max"
+    assert make_cfg("dataset=dialogsum", "dataset.multi_ref=mean").module.multi_ref == "mean"
