@@ -142,7 +142,7 @@ def long_input_coverage(system: System, data: EvalData) -> list[dict[str, Any]] 
         data.documents,
         data.first_references,
         settings.max_source_length,
-        long_input_presets(),
+        {**long_input_presets(), settings.long_input.strategy: settings.long_input},  # the evaluated one
     )
 
 

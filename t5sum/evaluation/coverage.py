@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from t5sum.data.long_input import LongInput, build_inputs, input_stats
+from t5sum.errors import ConfigError
 from t5sum.metrics.rouge import reference_coverage
 
 WHOLE = "whole document"
@@ -32,13 +33,19 @@ def coverage_rows(
     strategies: Mapping[str, LongInput],
 ) -> list[dict[str, Any]]:
     """Per strategy: what it changed and kept (input_stats) and the mean reference_coverage of the decoded
-    model input (all windows, under chunk_merge). A last row scores the whole document, the ceiling."""
+    model input (all windows, under chunk_merge). A last row scores the whole document, the ceiling.
+    A setting that cannot run at this budget (e.g. a chunk overlap as long as the window) gets an empty row
+    with its reason in `note`."""
     longest = max(len(ids) for ids in tokenizer(list(documents), verbose=False)["input_ids"]) + budget
     settings = {**strategies, WHOLE: LongInput(max_source_length=longest)}
     rows = []
     for name, long_input in settings.items():
         size = long_input.source_length(budget)
-        inputs = build_inputs(tokenizer, template, documents, size, long_input)
+        try:
+            inputs = build_inputs(tokenizer, template, documents, size, long_input)
+        except ConfigError as err:
+            rows.append({"strategy": name, "budget": size, "note": str(err)})
+            continue
         texts = [" ".join(tokenizer.batch_decode(m.windows, skip_special_tokens=True)) for m in inputs]
         scores = [reference_coverage(t, r) for t, r in zip(texts, references, strict=True)]
         means = {key: float(np.mean([s[key] for s in scores])) for key in scores[0]} if scores else {}

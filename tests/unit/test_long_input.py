@@ -14,9 +14,11 @@ from t5sum.config import RESOURCES, check_config
 from t5sum.data.datasets import LocalFilesDataModule
 from t5sum.data.long_input import STRATEGIES, LongInput, build_inputs
 from t5sum.errors import ConfigError
+from t5sum.evaluate import evaluate
 from t5sum.inference import load_summarizer
 from t5sum.inference.base import BatchedSummarizer, InferenceSettings
 from t5sum.train import train
+from tests.conftest import compose_evaluate, compose_train
 
 TOKENIZER = AutoTokenizer.from_pretrained(RESOURCES / "tiny-tokenizer")
 TEMPLATE = "summarize: {document}"
@@ -167,17 +169,19 @@ def test_training_refuses_an_inference_only_strategy(make_cfg) -> None:
         check_config(make_cfg("long_input=head_tail", "long_input.head_share=2"))
 
 
-def test_a_run_records_its_strategy_and_inference_applies_it(make_cfg) -> None:
-    cfg = make_cfg(
-        "experiment=smoke",
-        "logger=none",
-        "debug=fdr",
-        "long_input=select",
-        "dataset.max_source_length=24",
-        "generation.max_new_tokens=4",
-    )
+@pytest.fixture(scope="module")
+def select_run(tmp_path_factory) -> tuple[Path, dict]:
+    """A fast_dev_run smoke training, long_input=select at a 24-token budget (most dialogues are longer)."""
+    tmp = tmp_path_factory.mktemp("select")
+    overrides = ["experiment=smoke", "logger=none", "debug=fdr", "long_input=select"]
+    overrides += ["dataset.max_source_length=24", "generation.max_new_tokens=4"]
+    cfg = compose_train(overrides, tmp)
     _, objects = train(cfg)
-    run_dir = Path(cfg.paths.output_dir)
+    return Path(cfg.paths.output_dir), objects
+
+
+def test_a_run_records_its_strategy_and_inference_applies_it(select_run) -> None:
+    run_dir, objects = select_run
     data = json.loads((run_dir / "metrics.json").read_text())["data"]
     assert data["long_input"]["strategy"] == "select"
     assert 0 < data["stats"]["train"]["source_truncated_share"] <= 1
@@ -185,3 +189,31 @@ def test_a_run_records_its_strategy_and_inference_applies_it(make_cfg) -> None:
     assert summarizer.settings.long_input.strategy == "select" and summarizer.settings.max_source_length == 24
     documents = objects["datamodule"].splits["validation"]["document"][:4]
     assert summarizer.encode(documents) == objects["datamodule"].splits["validation"]["input_ids"][:4]
+
+
+def test_evaluation_can_switch_to_chunk_merge_and_reports_coverage(select_run, tmp_path: Path) -> None:
+    run_dir, _ = select_run
+    cfg = compose_evaluate(
+        [f"run_dir={run_dir}", "long_input=chunk_merge", "long_input.chunk_overlap=4", "samples=6"], tmp_path
+    )
+    result, objects = evaluate(cfg)
+    assert result["long_input"]["strategy"] == "chunk_merge" and result["long_input"]["budget"] == 24
+    assert result["metrics"]["mean_windows"] > 1 and result["metrics"]["kept_token_share"] == 1.0
+    strategies = [row["strategy"] for row in result["long_input_coverage"]]
+    assert strategies == [*STRATEGIES, "whole document"]
+    report = (objects["out_dir"] / "report.md").read_text()
+    assert "Long inputs: what each strategy keeps" in report and "chunk_merge at 24 tokens" in report
+
+
+def test_coverage_rows_score_the_kept_input_and_mark_settings_that_cannot_run() -> None:
+    from t5sum.evaluation.coverage import WHOLE, coverage_markdown, coverage_rows
+
+    reference = "We take the plane at 29 pm to Madrid."  # the last line of the first document
+    strategies = {"truncate": LongInput(), "head_tail": LongInput("head_tail", head_share=0.0)}
+    strategies["chunk_merge"] = LongInput("chunk_merge", chunk_overlap=BUDGET)
+    rows = coverage_rows(TOKENIZER, TEMPLATE, DOCUMENTS[:1], [reference], BUDGET, strategies)
+    by_name = {row["strategy"]: row for row in rows}
+    assert by_name["head_tail"]["unigram_coverage"] > by_name["truncate"]["unigram_coverage"]
+    assert by_name[WHOLE]["unigram_coverage"] == 1.0 and by_name[WHOLE]["source_truncated_share"] == 0.0
+    assert "chunk_overlap=40" in by_name["chunk_merge"]["note"]
+    assert "| chunk_merge | 40 | - |" in coverage_markdown(rows)
