@@ -73,6 +73,7 @@ def check_config(cfg: DictConfig) -> None:
         value = cfg.dataset.get(key)
         if value is not None and value < 1:
             problems.append(f"dataset.{key}={value}: must be a positive integer.")
+    problems += long_input_problems(cfg)
     exports = [
         k for k, v in (cfg.get("callbacks") or {}).items() if v and "OnnxExport" in v.get("_target_", "")
     ]
@@ -80,6 +81,38 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(f"callbacks.{exports[0]} exports the saved model: set save_model=true or drop it.")
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def load_option(group: str, name: str) -> DictConfig:
+    """One option of a config group outside a Hydra run, its `defaults: [<sibling>]` merged first."""
+    path = CONFIG_DIR / group / f"{name}.yaml"
+    if not path.is_file():
+        options = ", ".join(sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml")))
+        raise ConfigError(f"{group}={name} does not exist: use one of {options}.")
+    node = OmegaConf.load(path)
+    bases = [load_option(group, base) for base in node.pop("defaults", []) if base != "_self_"]
+    return OmegaConf.merge(*bases, node)
+
+
+def long_input_presets() -> dict[str, Any]:
+    """Every conf/long_input option as a LongInput, in the strategies' order."""
+    from t5sum.data.long_input import STRATEGIES, LongInput
+
+    names = sorted((p.stem for p in (CONFIG_DIR / "long_input").glob("*.yaml")), key=STRATEGIES.index)
+    return {name: LongInput.from_config(load_option("long_input", name)) for name in names}
+
+
+def long_input_problems(cfg: DictConfig) -> list[str]:
+    """A long_input setting that cannot train (bad values, an inference-only strategy)."""
+    from t5sum.data.long_input import LongInput
+
+    try:
+        long_input = LongInput.from_config(cfg.get("long_input"))
+        long_input.check_trainable()
+        long_input.check_budget(long_input.source_length(cfg.dataset.max_source_length))
+    except ConfigError as err:
+        return [str(err)]
+    return []
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:

@@ -12,11 +12,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from transformers import GenerationConfig
 
-from t5sum.config import CONFIG_DIR
+from t5sum.config import CONFIG_DIR, long_input_presets
+from t5sum.data.long_input import LongInput
 from t5sum.data.tokenize import tokenizer_fingerprint
 from t5sum.errors import ConfigError, T5SumError, exit_on_errors
+from t5sum.evaluation.coverage import coverage_rows, over_budget_share
 from t5sum.evaluation.evaluator import (
     SPLITS,
+    EvalData,
     compare,
     confidence_intervals,
     evaluate_summarizer,
@@ -38,6 +41,7 @@ from t5sum.metrics.rouge import MULTI_REF
 from t5sum.run_dir import write_json, write_jsonl
 
 log = logging.getLogger("t5sum.evaluate")
+LONG_SPLIT_SHARE = 0.1  # more documents than this over the budget: the report shows what each strategy keeps
 SAMPLE_KEYS = {"train": "train_samples", "validation": "val_samples", "test": "test_samples"}
 
 
@@ -61,17 +65,23 @@ def generation_values(cfg: DictConfig, dataset_name: str) -> dict[str, Any]:
 
 
 def target_system(cfg: DictConfig, run: RunInfo | None, dataset: DictConfig) -> System:
+    """The model to score; `long_input=` replaces the run's recorded strategy (e.g. chunk_merge)."""
+    long_input = LongInput.from_config(cfg.get("long_input")) if cfg.get("long_input") else None
     if run is not None:
         system = run_system(run, cfg.backend, cfg.batch_size)
         if cfg.get("generation") is not None:
             system.summarizer.generation_config = _generation_config(
                 cfg, dataset.name, system.summarizer.tokenizer
             )
+        if long_input is not None:
+            system.summarizer.settings = system.summarizer.settings.with_long_input(long_input)
         return system
     from t5sum.model.build import load_tokenizer
 
     tokenizer = load_tokenizer(cfg.model.tokenizer)
     settings = InferenceSettings(cfg.model.prompt_template, int(dataset.max_source_length))
+    if long_input is not None:
+        settings = settings.with_long_input(long_input)
     return model_system(
         cfg.model.name_or_path,
         settings,
@@ -117,6 +127,25 @@ def output_dir(cfg: DictConfig, run: RunInfo | None, dataset_name: str) -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+def long_input_coverage(system: System, data: EvalData) -> list[dict[str, Any]] | None:
+    """The model-free coverage table of every long-input strategy, when the split has long inputs (over
+    LONG_SPLIT_SHARE of its documents past the budget); None otherwise."""
+    settings = system.summarizer.settings
+    if (
+        over_budget_share([m.source_tokens for m in data.inputs], settings.max_source_length)
+        <= LONG_SPLIT_SHARE
+    ):
+        return None
+    return coverage_rows(
+        system.summarizer.tokenizer,
+        settings.prompt_template,
+        data.documents,
+        data.first_references,
+        settings.max_source_length,
+        {**long_input_presets(), settings.long_input.strategy: settings.long_input},  # the evaluated one
+    )
+
+
 def check_request(cfg: DictConfig) -> None:
     problems = []
     if cfg.split not in SPLITS:
@@ -126,8 +155,8 @@ def check_request(cfg: DictConfig) -> None:
         problems.append(f"generate.{unknown[0]} is not a generation override: use {', '.join(OVERRIDABLE)}")
     if cfg.backend not in ("torch", "onnx"):
         problems.append(f"backend={cfg.backend!r}: use torch or onnx")
-    if cfg.multi_ref not in MULTI_REF:
-        problems.append(f"multi_ref={cfg.multi_ref!r}: use {' or '.join(MULTI_REF)}")
+    if cfg.multi_ref is not None and cfg.multi_ref not in MULTI_REF:
+        problems.append(f"multi_ref={cfg.multi_ref!r}: use {', '.join(MULTI_REF)} or null (the dataset's)")
     if cfg.get("baseline") == INITIAL and not cfg.get("run_dir"):
         problems.append("baseline=initial needs run_dir=<run dir>: it rebuilds the run's starting weights")
     if cfg.samples is not None and int(cfg.samples) < 1:
@@ -141,6 +170,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     check_request(cfg)
     run = load_run(cfg.run_dir) if cfg.get("run_dir") else None
     dataset = dataset_config(cfg, run)
+    multi_ref = cfg.multi_ref or dataset.get("multi_ref") or "max"
     tuned = target_system(cfg, run, dataset)
     overrides = {k: v for k, v in OmegaConf.to_container(cfg.generate).items() if v is not None}
     config = tuned.summarizer.resolve_config(overrides)
@@ -151,6 +181,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             "tokenizer": system.summarizer.tokenizer,
             "prompt_template": system.summarizer.settings.prompt_template,
             "max_source_length": system.summarizer.settings.max_source_length,
+            "long_input": system.summarizer.settings.long_input,
         }
         if cfg.samples is not None:
             overrides[SAMPLE_KEYS[cfg.split]] = int(cfg.samples)
@@ -158,8 +189,9 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 
     data = data_for(tuned)
     scores = evaluate_summarizer(
-        tuned.summarizer, data, config, tuned.label, cfg.progress, multi_ref=cfg.multi_ref
+        tuned.summarizer, data, config, tuned.label, cfg.progress, multi_ref=multi_ref
     )
+    coverage = long_input_coverage(tuned, data)
     boot = OmegaConf.to_container(cfg.bootstrap)
     result: dict[str, Any] = {
         "model": {"label": tuned.label, "source": tuned.source, "random_init": tuned.random_init},
@@ -167,11 +199,15 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "dataset": dataset.name,
         "split": cfg.split,
         "num_examples": len(data),
+        "long_input": {
+            **tuned.summarizer.settings.long_input.to_dict(),
+            "budget": tuned.summarizer.settings.max_source_length,
+        },
         "generation": {key: getattr(config, key) for key in OVERRIDABLE},
         "metric_profile": {
             **metric_profile(True),
             "model_tokenizer": type(tuned.summarizer.tokenizer).__name__,
-            "multi_ref": cfg.multi_ref,
+            "multi_ref": multi_ref,
             "references_per_example": data.references_per_example,
         },
         "bootstrap": boot,
@@ -179,6 +215,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "ci": confidence_intervals(scores, **boot),
         "run": {"path": str(run.path), "train_metrics": run.metrics} if run else None,
     }
+    if coverage:
+        result["long_input_coverage"] = coverage
     base_scores = None
     if baseline is not None:
         same_input = tokenizer_fingerprint(baseline.summarizer.tokenizer) == tokenizer_fingerprint(
@@ -188,7 +226,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         if base_data.ids != data.ids:
             raise T5SumError("The baseline's examples differ from the model's: cannot pair them.")
         base_scores = evaluate_summarizer(
-            baseline.summarizer, base_data, config, "baseline", cfg.progress, multi_ref=cfg.multi_ref
+            baseline.summarizer, base_data, config, "baseline", cfg.progress, multi_ref=multi_ref
         )
         result["baseline"] = {
             "label": baseline.label,

@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from t5sum.data.long_input import LongInput
 from t5sum.inference.base import SETTINGS_FILE
 from t5sum.model.lora import is_peft_model
 
@@ -54,9 +55,11 @@ def save_model(out_dir: Path, model: Any, tokenizer: Any, generation_config: Any
 
 def inference_settings(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """What inference needs to rebuild the exact model input (model/t5sum.json)."""
+    long_input = LongInput.from_config(cfg.get("long_input"))
     return {
         "prompt_template": cfg.model.prompt_template,
-        "max_source_length": cfg.dataset.max_source_length,
+        "max_source_length": long_input.source_length(cfg.dataset.max_source_length),
+        "long_input": long_input.to_dict(),
         "max_target_length": cfg.dataset.max_target_length,
         "dataset": cfg.dataset.name,
         "method": cfg.method.name,

@@ -40,7 +40,7 @@ def build_module(cfg: DictConfig) -> tuple[SummarizationModule, Any, dict[str, f
         tokenizer,
         optimizer=instantiate(cfg.optimizer),
         generation=OmegaConf.to_container(cfg.generation, resolve=True),
-        gradient_checkpointing=cfg.model.gradient_checkpointing,
+        gradient_checkpointing=cfg.model.gradient_checkpointing or cfg.long_input.gradient_checkpointing,
         **cfg.module,
     )
     return module, tokenizer, params
@@ -85,7 +85,12 @@ def fit_and_test(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         100 * params["trainable_share"],
         params["trainable_mb"],
     )
-    datamodule = instantiate(cfg.dataset, tokenizer=tokenizer, prompt_template=cfg.model.prompt_template)
+    datamodule = instantiate(
+        cfg.dataset,
+        tokenizer=tokenizer,
+        prompt_template=cfg.model.prompt_template,
+        long_input=instantiate(cfg.long_input),
+    )
     callbacks = instantiate_group(cfg.callbacks)
     loggers = instantiate_group(cfg.logger)
     precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)

@@ -30,10 +30,10 @@ class Spy:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def generate(self, encoded, config, **kwargs):
-        self.calls.append({"texts": len(encoded), "max_new_tokens": config.max_new_tokens})
+    def generate_inputs(self, inputs, config, **kwargs):
+        self.calls.append({"texts": len(inputs), "max_new_tokens": config.max_new_tokens})
         time.sleep(self.delay)
-        return self.inner.generate(encoded, config, **kwargs)
+        return self.inner.generate_inputs(inputs, config, **kwargs)
 
 
 def make_app(summarizer, delay: float = 0.0, **kwargs: Any):

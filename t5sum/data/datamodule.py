@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from t5sum.data.batching import LengthGroupedBatchSampler, Seq2SeqCollator
+from t5sum.data.long_input import LongInput
 from t5sum.data.sources import drop_empty, load_split, normalize_columns, subsample
 from t5sum.data.tokenize import TokenizationSpec, check_prompt_fits, tokenize_split, truncation_stats
 
@@ -54,6 +55,8 @@ class SummarizationDataModule(L.LightningDataModule):
         sort_eval_by_length: bool = True,
         seed: int = 0,
         cache_dir: str | None = None,
+        long_input: LongInput | None = None,
+        multi_ref: str = "max",
     ) -> None:
         super().__init__()
         self.tokenizer = tokenizer
@@ -66,7 +69,10 @@ class SummarizationDataModule(L.LightningDataModule):
         }
         self.hub_splits = dict(hub_splits or {})
         self.columns = dict(columns or self.COLUMNS)
-        self.spec = TokenizationSpec(prompt_template, max_source_length, max_target_length)
+        long_input = LongInput.from_config(long_input)
+        budget = long_input.source_length(max_source_length)
+        long_input.check_budget(budget)
+        self.spec = TokenizationSpec(prompt_template, budget, max_target_length, long_input)
         self.samples = {"train": train_samples, "validation": val_samples, "test": test_samples}
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
@@ -76,6 +82,7 @@ class SummarizationDataModule(L.LightningDataModule):
         self.seed = seed
         self.cache_dir = cache_dir
         self.collator = Seq2SeqCollator(tokenizer.pad_token_id)
+        self.multi_ref = multi_ref  # how this dataset's published scores treat several references per row
         self.splits: dict[str, datasets.Dataset] = {}
         self.stats: dict[str, dict[str, float]] = {}
         self.train_sampler: LengthGroupedBatchSampler | None = None
@@ -95,6 +102,8 @@ class SummarizationDataModule(L.LightningDataModule):
 
     def prepare_split(self, split: str) -> datasets.Dataset:
         if split not in self.splits:
+            if split == "train":
+                self.spec.long_input.check_trainable()
             check_prompt_fits(self.tokenizer, self.spec)
             ds = tokenize_split(
                 self.load_normalized(split), self.tokenizer, self.spec, self.cache_dir, f"{self.name}-{split}"
@@ -161,4 +170,10 @@ class SummarizationDataModule(L.LightningDataModule):
         return self._loader("test", train=False)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, **self.source, "stats": self.stats, **self.spec.__dict__}
+        return {
+            "name": self.name,
+            **self.source,
+            "stats": self.stats,
+            **self.spec.describe(),
+            "multi_ref": self.multi_ref,
+        }

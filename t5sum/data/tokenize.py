@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import datasets
 from transformers import PreTrainedTokenizerBase
 
+from t5sum.data.long_input import LongInput, ModelInput, build_inputs, fit_length, input_stats
 from t5sum.data.prompt import build_prompt, validate_template
 from t5sum.errors import ConfigError
 
@@ -17,8 +18,12 @@ from t5sum.errors import ConfigError
 @dataclass(frozen=True)
 class TokenizationSpec:
     prompt_template: str
-    max_source_length: int
+    max_source_length: int  # the token budget of the model input (long_input may set its own)
     max_target_length: int
+    long_input: LongInput = field(default_factory=LongInput)
+
+    def describe(self) -> dict:
+        return asdict(self)
 
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
@@ -31,8 +36,8 @@ def cache_key(ds: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, spec: To
     parts = [
         ds._fingerprint,
         tokenizer_fingerprint(tokenizer),
-        json.dumps(spec.__dict__, sort_keys=True),
-        "v1",
+        json.dumps(spec.describe(), sort_keys=True),
+        "v2",
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
@@ -48,32 +53,28 @@ def check_prompt_fits(tokenizer: PreTrainedTokenizerBase, spec: TokenizationSpec
         )
 
 
-def fit_length(ids: list[int], limit: int, eos_id: int | None) -> tuple[list[int], bool]:
-    """Cut to `limit` tokens, keeping the closing EOS the model was trained to see."""
-    if len(ids) <= limit:
-        return ids, False
-    if eos_id is not None and ids[-1] == eos_id:
-        return [*ids[: limit - 1], eos_id], True
-    return ids[:limit], True
-
-
 def encode_batch(batch: dict, tokenizer: PreTrainedTokenizerBase, spec: TokenizationSpec) -> dict:
-    prompts = [build_prompt(spec.prompt_template, doc) for doc in batch["document"]]
-    eos = tokenizer.eos_token_id
+    """Model inputs by the long-input strategy (`source_truncated`: the strategy changed the document;
+    `windows` only under chunk_merge), labels cut to max_target_length."""
+    inputs = build_inputs(
+        tokenizer, spec.prompt_template, batch["document"], spec.max_source_length, spec.long_input
+    )
     # one extra token tells "exactly at the limit" apart from "truncated"
-    sources = tokenizer(prompts, truncation=True, max_length=spec.max_source_length + 1)["input_ids"]
     targets = tokenizer(text_target=batch["summary"], truncation=True, max_length=spec.max_target_length + 1)[
         "input_ids"
     ]
-    out: dict[str, list] = {"input_ids": [], "labels": [], "source_truncated": [], "target_truncated": []}
-    for src, tgt in zip(sources, targets, strict=True):
-        src, src_cut = fit_length(src, spec.max_source_length, eos)
-        tgt, tgt_cut = fit_length(tgt, spec.max_target_length, eos)
-        out["input_ids"].append(src)
-        out["labels"].append(tgt)
-        out["source_truncated"].append(src_cut)
-        out["target_truncated"].append(tgt_cut)
-    out["length"] = [len(ids) for ids in out["input_ids"]]
+    labels = [fit_length(tgt, spec.max_target_length, tokenizer.eos_token_id) for tgt in targets]
+    out: dict[str, list] = {
+        "input_ids": [m.ids for m in inputs],
+        "labels": [tgt for tgt, _ in labels],
+        "source_truncated": [m.changed for m in inputs],
+        "target_truncated": [cut for _, cut in labels],
+        "source_tokens": [m.source_tokens for m in inputs],
+        "kept_tokens": [m.kept_tokens for m in inputs],
+        "length": [len(m.ids) for m in inputs],
+    }
+    if spec.long_input.strategy == "chunk_merge":
+        out["windows"] = [m.windows for m in inputs]
     return out
 
 
@@ -101,10 +102,16 @@ def tokenize_split(
     )
 
 
+def model_inputs(ds: datasets.Dataset) -> list[ModelInput]:
+    """A tokenized split's model inputs, as `build_inputs` made them."""
+    windows = ds["windows"] if "windows" in ds.column_names else [[ids] for ids in ds["input_ids"]]
+    return [ModelInput(list(w), int(n)) for w, n in zip(windows, ds["source_tokens"], strict=True)]
+
+
 def truncation_stats(ds: datasets.Dataset) -> dict[str, float]:
+    """What the long-input strategy did (share changed, tokens kept) and the share of cut targets."""
     n = len(ds)
     return {
-        "source_truncated_share": sum(ds["source_truncated"]) / n if n else 0.0,
+        **input_stats(model_inputs(ds)),
         "target_truncated_share": sum(ds["target_truncated"]) / n if n else 0.0,
-        "mean_source_tokens": sum(ds["length"]) / n if n else 0.0,
     }

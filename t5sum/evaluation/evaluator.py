@@ -12,10 +12,12 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
 from t5sum.data.datamodule import SummarizationDataModule
+from t5sum.data.long_input import ModelInput, input_stats
+from t5sum.data.tokenize import model_inputs
 from t5sum.metrics import ROUGE_KEYS, SummarizationMetrics, rouge_scores
 from t5sum.metrics.bleu import bleu_statistics
 from t5sum.metrics.bootstrap import bleu_statistic, bootstrap_ci, mean_statistic, paired_bootstrap
-from t5sum.metrics.rouge import Reference, as_reference_list
+from t5sum.metrics.rouge import Reference, as_reference_list, select_references
 from t5sum.metrics.text import compression_ratio
 
 SPLITS = ("train", "validation", "test")
@@ -30,11 +32,19 @@ class EvalData:
     ids: list[str]
     documents: list[str]
     references: list[Reference]  # a list where the split has several human references per example
-    input_ids: list[list[int]]
-    source_truncated: list[bool]
+    inputs: list[ModelInput]  # the model input(s) of each example, by the long-input strategy
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def input_ids(self) -> list[list[int]]:
+        return [m.ids for m in self.inputs]
+
+    @property
+    def source_truncated(self) -> list[bool]:
+        """Whether the long-input strategy changed each document."""
+        return [m.changed for m in self.inputs]
 
     @property
     def first_references(self) -> list[str]:
@@ -59,8 +69,7 @@ def load_eval_data(datamodule: SummarizationDataModule, split: str) -> EvalData:
         ids=[str(i) for i in ds["id"]],
         documents=list(ds["document"]),
         references=references,
-        input_ids=list(ds["input_ids"]),
-        source_truncated=[bool(t) for t in ds["source_truncated"]],
+        inputs=model_inputs(ds),
     )
 
 
@@ -105,7 +114,7 @@ def score_outputs(
     metric.update(predictions, data.references, data.documents, generated_tokens, rouge_rows=rows)
     metrics = {key: float(value) for key, value in metric.compute().items()}
     metrics["num_examples"] = int(metrics["num_examples"])
-    metrics["source_truncated_share"] = float(np.mean(data.source_truncated)) if len(data) else float("nan")
+    metrics.update(input_stats(data.inputs))  # what the long-input strategy changed and kept
     compression = np.array(
         [compression_ratio(p, d) for p, d in zip(predictions, data.documents, strict=True)]
     )
@@ -113,7 +122,7 @@ def score_outputs(
         predictions=predictions,
         generated_tokens=generated_tokens,
         rouge_rows=rows,
-        bleu_stats=bleu_statistics(predictions, data.references),
+        bleu_stats=bleu_statistics(predictions, select_references(data.references, multi_ref)),
         compression=compression,
         metrics=metrics,
         seconds=0.0,
@@ -132,8 +141,8 @@ def evaluate_summarizer(
     """Generate in length-sorted batches (a progress bar shows examples/s), then score."""
     started = time.perf_counter()
     with tqdm(total=len(data), desc=f"generate ({label})", unit="ex", disable=not progress) as bar:
-        predictions, generated = summarizer.generate(
-            data.input_ids, config, sort_by_length=sort_by_length, on_batch=bar.update
+        predictions, generated = summarizer.generate_inputs(
+            data.inputs, config, sort_by_length=sort_by_length, on_batch=bar.update
         )
     seconds = time.perf_counter() - started
     scores = score_outputs(data, predictions, generated, config.max_new_tokens, multi_ref)

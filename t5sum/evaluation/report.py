@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from t5sum.evaluation import plots
+from t5sum.evaluation.coverage import coverage_table
 from t5sum.evaluation.evaluator import CI_METRICS, EvalData
 from t5sum.evaluation.systems import RunInfo
 from t5sum.metrics import ROUGE_KEYS, count_words
@@ -49,7 +50,7 @@ def fmt(metric: str, value: float | None) -> str:
         return f"{100 * value:.1f}%"
     if metric == "compression_ratio":
         return f"{value:.3f}"
-    if metric in ("gen_len", "examples_per_second"):
+    if metric in ("gen_len", "examples_per_second", "mean_source_tokens", "mean_document_tokens"):
         return f"{value:.1f}"
     return f"{value:.2f}"
 
@@ -98,9 +99,24 @@ def metric_tables(result: Mapping[str, Any]) -> list[Table]:
     for key in ROUGE_KEYS:
         for part in ("precision", "recall"):
             detail_rows.append([f"{key} {part}"] + [fmt(key, m[f"{key}_{part}"]) for _, m in systems])
-    for key in ("hit_max_new_tokens_share", "source_truncated_share", "examples_per_second"):
+    for key in (
+        "hit_max_new_tokens_share",
+        "source_truncated_share",
+        "kept_token_share",
+        "mean_source_tokens",
+        "mean_document_tokens",
+        "examples_per_second",
+    ):
         detail_rows.append([key] + [fmt(key, m.get(key)) for _, m in systems])
     tables.append(Table("Details", ["metric"] + [name for name, _ in systems], detail_rows))
+    if result.get("long_input_coverage"):
+        header, rows = coverage_table(result["long_input_coverage"])
+        note = (
+            "Model-free: the model input (decoded; every window under chunk_merge) vs the first reference, "
+            "with rouge-score's tokenizer and stemmer. Shown because many documents exceed the budget; "
+            "python scripts/long_input_report.py prints it for any dataset."
+        )
+        tables.append(Table("Long inputs: what each strategy keeps", header, rows, note=note))
     return tables
 
 
@@ -194,12 +210,21 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
     ]
     if result.get("baseline"):
         lines.insert(1, f"Baseline: {result['baseline']['source']}")
+    long_input = result.get("long_input")
+    if long_input:
+        share = result["metrics"].get("source_truncated_share")
+        lines.append(
+            f"Long inputs: {long_input['strategy']} at {long_input['budget']} tokens changed "
+            f"{fmt('source_truncated_share', share)} of the documents"
+        )
     profile = result["metric_profile"]
     if profile.get("references_per_example", 1) > 1:
-        lines.append(
-            f"References: {profile['references_per_example']:.1f} per example, ROUGE takes the "
-            f"{profile['multi_ref']} over them, BLEU uses all"
+        rule = (
+            "ROUGE and BLEU use the first only"
+            if profile["multi_ref"] == "first"
+            else f"ROUGE takes the {profile['multi_ref']} over them, BLEU uses all"
         )
+        lines.append(f"References: {profile['references_per_example']:.1f} per example, {rule}")
     lines.append(
         f"Scoring: {profile['scorer']} {profile['scorer_version']}, stemming={profile['stemming']}, "
         f"Lsum sentences by {profile['sentence_splitter']}; BLEU: {profile['bleu']}"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.metadata
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from rouge_score import rouge_scorer
+from nltk.stem import porter
+from rouge_score import rouge_scorer, tokenize
 
 from t5sum.metrics.text import split_sentences
 
@@ -20,7 +22,9 @@ def _scorer(use_stemmer: bool) -> rouge_scorer.RougeScorer:
     return rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=use_stemmer)
 
 
-MULTI_REF = ("max", "mean")
+# Rows with several references: max (rouge-score's score_multi), mean over them, or the first one only (the
+# official DialogSum baseline scores against summary1 alone; then BLEU uses the first reference too).
+MULTI_REF = ("max", "mean", "first")
 Reference = str | Sequence[str]  # one reference, or several for the same example
 
 
@@ -29,6 +33,13 @@ def as_reference_list(reference: Reference) -> list[str]:
     if not refs:
         raise ValueError("an example has an empty reference list")
     return refs
+
+
+def select_references(references: Sequence[Reference], multi_ref: str) -> list[Reference]:
+    """The references each example is scored against: under `first` its first one, else all of them."""
+    if multi_ref not in MULTI_REF:
+        raise ValueError(f"multi_ref={multi_ref!r}: use one of {', '.join(MULTI_REF)}")
+    return [as_reference_list(r)[0] for r in references] if multi_ref == "first" else list(references)
 
 
 def rouge_scores(
@@ -40,7 +51,8 @@ def rouge_scores(
     """Score each pair; keys are ``{key}_f``, ``{key}_p``, ``{key}_r`` on a 0-1 scale.
 
     A reference may be a list (several human references): ``multi_ref="max"`` takes, per ROUGE key, the
-    reference with the best F1 (rouge-score's ``score_multi``); ``"mean"`` averages P, R and F1 over them.
+    reference with the best F1 (rouge-score's ``score_multi``); ``"mean"`` averages P, R and F1 over them;
+    ``"first"`` scores against the first reference only.
 
     rouge-score's Lsum splits on newlines only, so both texts are re-joined one sentence per line first.
     split_sentences only changes whitespace, which rouge-score's tokenizer ignores, so rouge1/2/L are
@@ -48,8 +60,7 @@ def rouge_scores(
     """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
-    if multi_ref not in MULTI_REF:
-        raise ValueError(f"multi_ref={multi_ref!r}: use one of {', '.join(MULTI_REF)}")
+    references = select_references(references, multi_ref)
     scorer = _scorer(use_stemmer)
     results: list[dict[str, float]] = []
     for prediction, reference in zip(predictions, references, strict=True):
@@ -68,6 +79,41 @@ def rouge_scores(
             row[f"{key}_f"], row[f"{key}_p"], row[f"{key}_r"] = (float(x) for x in parts)
         results.append(row)
     return results
+
+
+class _MemoStemmer:
+    """rouge-score's Porter stemmer, memoised: long inputs repeat the same words thousands of times."""
+
+    def __init__(self) -> None:
+        self.stem = lru_cache(maxsize=500_000)(porter.PorterStemmer().stem)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> _MemoStemmer:
+    return _MemoStemmer()
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """rouge-score's own tokenization with stemming (lowercase, alphanumeric runs, Porter stems of words
+    longer than 3 characters): the tokens ROUGE compares."""
+    return tokenize.tokenize(text, _stemmer())
+
+
+def _ngrams(tokens: Sequence[str], n: int) -> Counter:
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+def reference_coverage(text: str, reference: str) -> dict[str, float]:
+    """How much of a reference a text (e.g. a model input) still holds: the share of the reference's distinct
+    unigrams and bigrams present in it, and ROUGE-1/2 recall (clipped counts, as rouge-score), all 0-1."""
+    have, want = rouge_tokens(text), rouge_tokens(reference)
+    out: dict[str, float] = {}
+    for n, name in ((1, "unigram"), (2, "bigram")):
+        have_n, want_n = _ngrams(have, n), _ngrams(want, n)
+        total = sum(want_n.values())
+        out[f"{name}_coverage"] = sum(g in have_n for g in want_n) / len(want_n) if want_n else 0.0
+        out[f"rouge{n}_recall"] = sum((have_n & want_n).values()) / total if total else 0.0
+    return out
 
 
 def metric_profile(use_stemmer: bool) -> dict[str, Any]:

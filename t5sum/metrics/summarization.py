@@ -9,7 +9,7 @@ from torchmetrics import Metric
 from torchmetrics.functional.text.bleu import _bleu_score_compute, _bleu_score_update
 from torchmetrics.functional.text.sacre_bleu import _SacreBLEUTokenizer
 
-from t5sum.metrics.rouge import ROUGE_KEYS, Reference, as_reference_list, rouge_scores
+from t5sum.metrics.rouge import ROUGE_KEYS, Reference, as_reference_list, rouge_scores, select_references
 from t5sum.metrics.text import compression_ratio
 
 _BLEU_N_GRAM = 4
@@ -52,7 +52,7 @@ class SummarizationMetrics(Metric):
         super().__init__(**kwargs)
         self.max_new_tokens = max_new_tokens
         self.use_stemmer = use_stemmer
-        self.multi_ref = multi_ref  # several references per example: "max" or "mean" ROUGE (BLEU uses all)
+        self.multi_ref = multi_ref  # several references per example: max | mean ROUGE (BLEU uses all) | first
         self._bleu_tokenizer = _SacreBLEUTokenizer("13a", lowercase=False)
         # Rows follow ROUGE_KEYS, columns are F1 / precision / recall sums.
         self.add_state("rouge_sum", torch.zeros(len(ROUGE_KEYS), len(_PARTS)), dist_reduce_fx="sum")
@@ -84,6 +84,7 @@ class SummarizationMetrics(Metric):
             )
         if not predictions:
             return
+        references = select_references(references, self.multi_ref)
         device = self.rouge_sum.device
 
         if rouge_rows is not None and len(rouge_rows) != len(predictions):

@@ -64,9 +64,9 @@ def summarize_with_counts(
 ) -> list[Generated]:
     """The Summarizer's own encode + generate, keeping the token counts for logs and metrics."""
     config = summarizer.resolve_config(overrides)
-    encoded = summarizer.encode(texts)
-    summaries, lengths = summarizer.generate(encoded, config)
-    return [Generated(s, len(ids), n) for s, ids, n in zip(summaries, encoded, lengths, strict=True)]
+    inputs = summarizer.encode_inputs(texts)
+    summaries, lengths = summarizer.generate_inputs(inputs, config)
+    return [Generated(s, m.kept_tokens, n) for s, m, n in zip(summaries, inputs, lengths, strict=True)]
 
 
 class _Metrics:

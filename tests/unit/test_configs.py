@@ -39,6 +39,10 @@ def test_every_yaml_is_covered() -> None:
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_validates(make_cfg, group: str, option: str) -> None:
     cfg = make_cfg(f"{group}={option}")
+    if (group, option) == ("long_input", "chunk_merge"):  # inference only: evaluate/serve, not train
+        with pytest.raises(ConfigError, match="inference-only"):
+            check_config(cfg)
+        return
     check_config(cfg)  # imports each _target_ and binds its keys to the signature
 
 
@@ -95,3 +99,9 @@ def test_presets_carry_the_published_recipes(make_cfg) -> None:
     assert lora.model.prompt_template == "Summarize the following conversation.\n\n{document}\n\nSummary: "
     xsum = make_cfg("experiment=xsum_t5small_lora")
     assert (xsum.dataset.max_source_length, xsum.trainer.max_epochs, xsum.method.name) == (1024, 1, "lora")
+
+
+def test_dialogsum_scores_against_the_first_reference_like_its_official_baseline(make_cfg) -> None:
+    assert make_cfg("dataset=dialogsum").module.multi_ref == "first"
+    assert make_cfg("dataset=xsum").module.multi_ref == "max"
+    assert make_cfg("dataset=dialogsum", "dataset.multi_ref=mean").module.multi_ref == "mean"

@@ -304,3 +304,19 @@ def test_metric_with_several_references_per_example() -> None:
         predictions, references
     )  # sacrebleu's multi-reference BLEU
     assert float(out["bleu"]) == pytest.approx(100 * float(expected_bleu), abs=1e-3)
+
+
+def test_first_reference_only_scores_like_a_single_reference() -> None:
+    from t5sum.metrics.rouge import select_references
+
+    prediction, refs = MULTI[0]
+    first = rouge_scores([prediction], [refs], multi_ref="first")
+    assert first == rouge_scores([prediction], [refs[0]])
+    assert select_references([refs, "one"], "first") == [refs[0], "one"]
+    metric = SummarizationMetrics(multi_ref="first")
+    metric.update([prediction], [refs], ["a document"], [5])
+    single = SummarizationMetrics()
+    single.update([prediction], [refs[0]], ["a document"], [5])
+    assert {k: float(v) for k, v in metric.compute().items()} == {
+        k: float(v) for k, v in single.compute().items()
+    }
