@@ -42,6 +42,11 @@ def distribution(param: Param) -> Any:
     return dist.FloatDistribution(param.low, param.high, log=param.log, step=param.step)
 
 
+def example(param: Param) -> Any:
+    """One value the parameter can take (to check that the overrides compose)."""
+    return param.choices[0] if param.kind == "choice" else param.low
+
+
 def optuna_direction(direction: str | None, monitor_mode: str | None) -> str:
     chosen = direction or {"max": "maximize", "min": "minimize"}.get(str(monitor_mode), "")
     if chosen not in ("maximize", "minimize"):
@@ -89,8 +94,8 @@ class OptunaSweeper(Sweeper):
         """Command-line sweeps (`x=1,2`, `x=interval(...)`) join the search space; the rest is fixed."""
         fixed, space = [], dict(self.params)
         for override in OverridesParser.create().parse_overrides(arguments):
-            if override.is_sweep_override():
-                space[override.get_key_element()] = override.get_value_element_as_str()
+            if override.is_sweep_override():  # the expression as typed: interval(...) has no str() form
+                space[override.get_key_element()] = override.input_line.split("=", 1)[1]
             else:
                 fixed.append(override.input_line)
         return fixed, space
@@ -149,6 +154,8 @@ class OptunaSweeper(Sweeper):
                     f"Another sweep is running in {sweep_dir}; wait for it, or set hydra.sweep.dir to a new "
                     "folder to start a separate study."
                 ) from err
+            # a misspelt key in the space fails here, before the study records a trial it cannot run
+            self.validate_batch_is_legal([fixed + [f"{p.name}={override_value(example(p))}" for p in space]])
             study = self.create_study(sweep_dir)
             self.recover_crashed(study)
             done = self.trials_done(study)

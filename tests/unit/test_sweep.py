@@ -91,7 +91,15 @@ def test_killed_optuna_sweep_resumes_with_only_the_missing_trials(tmp_path: Path
     from optuna.trial import TrialState
 
     sweep = tmp_path / "sweep"
-    args = ["experiment=smoke", "hparams_search=smoke_optuna", *FAST_TRIAL, f"hydra.sweep.dir={sweep}"]
+    # a sweep override on the command line replaces the preset's range for that key
+    cli_space = "optimizer.lr=tag(log,interval(0.02,0.05))"
+    args = [
+        "experiment=smoke",
+        "hparams_search=smoke_optuna",
+        cli_space,
+        *FAST_TRIAL,
+        f"hydra.sweep.dir={sweep}",
+    ]
     log = tmp_path / "first.log"
     first = subprocess.Popen(
         [sys.executable, "-m", "t5sum.train", *args],
@@ -120,6 +128,7 @@ def test_killed_optuna_sweep_resumes_with_only_the_missing_trials(tmp_path: Path
     assert [t.state for t in trials[3:]] == [TrialState.COMPLETE, TrialState.COMPLETE]
     assert {n: (sweep / n / "metrics.json").stat().st_mtime_ns for n in ("0", "1")} == finished_before
     assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1", "2", "3", "4"]
+    assert all(0.02 <= t.params["optimizer.lr"] <= 0.05 for t in trials)  # the command line's range
     # the reseeded sampler does not replay the first run's parameters for the new trial
     assert trials[4].params not in [t.params for t in trials[:3]]
 
@@ -183,3 +192,12 @@ def test_every_value_a_preset_can_sample_composes_a_valid_run(preset: str, tmp_p
             assert OmegaConf.select(cfg, param.name) == value
             check_config(cfg)
             generation_config_from(OmegaConf.to_container(cfg.generation, resolve=True), tokenizer)
+
+
+def test_a_misspelt_key_in_the_space_fails_before_any_trial_is_recorded(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    args = ["experiment=smoke", "hparams_search=smoke_optuna", "optimizer.lrr=interval(0.001,0.01)"]
+    result = run_cli(*args, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "optimizer.lrr" in result.stderr and "Traceback" not in result.stderr
+    assert not (sweep / "optuna.db").exists() and not (sweep / "0").exists()
