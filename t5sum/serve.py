@@ -25,6 +25,7 @@ def versions() -> dict[str, str]:
 
 def build_app(cfg: DictConfig):
     """Load the Summarizer and keys from the config; refuse to start without keys unless auth=none."""
+    from t5sum.data.long_input import LongInput
     from t5sum.inference import load_summarizer
     from t5sum.serving.app import Batching, create_app
     from t5sum.serving.auth import ENV_VAR, load_keys
@@ -43,11 +44,14 @@ def build_app(cfg: DictConfig):
     else:
         log.warning("serve.auth=none: EVERY ROUTE IS OPEN, anyone who can reach this port can use it.")
     summarizer = load_summarizer(cfg.run_dir, backend=cfg.backend, threads=int(cfg.threads))
+    if cfg.get("long_input"):  # else the run's recorded strategy, the one it was trained with
+        summarizer.settings = summarizer.settings.with_long_input(LongInput.from_config(cfg.long_input))
     limits = OmegaConf.to_container(cfg.limits)
     info = {
         "model": str(cfg.run_dir),
         "backend": type(summarizer).__name__,
         "source_run": getattr(summarizer.settings, "source_run", None),
+        "long_input": summarizer.settings.long_input.strategy,
         "versions": versions(),
         "t5sum_version": versions().get("t5sum", "0"),
         "auth": cfg.serve.auth,

@@ -202,6 +202,9 @@ def test_cli_refuses_to_start_without_a_key_unless_auth_none(run_dir: Path, monk
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("serve", overrides=[f"run_dir={run_dir}"])
         no_auth = compose("serve", overrides=[f"run_dir={run_dir}", "serve.auth=none"])
+        chunked = compose(
+            "serve", overrides=[f"run_dir={run_dir}", "serve.auth=none", "long_input=chunk_merge"]
+        )
     with pytest.raises(ConfigError, match="No API key configured"):
         build_app(cfg)
     with caplog.at_level(logging.WARNING, logger="t5sum.serve"):
@@ -209,6 +212,10 @@ def test_cli_refuses_to_start_without_a_key_unless_auth_none(run_dir: Path, monk
     assert "EVERY ROUTE IS OPEN" in caplog.text
     with TestClient(app) as open_client:
         assert open_client.post("/score", json={"text": DIALOGUES[0]}).status_code == 200
+        assert open_client.get("/info").json()["long_input"] == "truncate"  # the run's recorded strategy
+    with TestClient(build_app(chunked)) as chunked_client:  # long_input= replaces it for this server
+        assert chunked_client.get("/info").json()["long_input"] == "chunk_merge"
+        assert chunked_client.post("/score", json={"text": DIALOGUES[0]}).status_code == 200
     monkeypatch.setenv("T5SUM_API_KEYS", KEY)
     with TestClient(build_app(cfg)) as keyed:
         assert keyed.post("/score", json={"text": DIALOGUES[0]}).status_code == 401
