@@ -42,11 +42,6 @@ def distribution(param: Param) -> Any:
     return dist.FloatDistribution(param.low, param.high, log=param.log, step=param.step)
 
 
-def example(param: Param) -> Any:
-    """One value the parameter can take (to check that the overrides compose)."""
-    return param.choices[0] if param.kind == "choice" else param.low
-
-
 def optuna_direction(direction: str | None, monitor_mode: str | None) -> str:
     chosen = direction or {"max": "maximize", "min": "minimize"}.get(str(monitor_mode), "")
     if chosen not in ("maximize", "minimize"):
@@ -106,19 +101,14 @@ class OptunaSweeper(Sweeper):
         assert self.config is not None
         storage = self.storage or f"sqlite:///{(sweep_dir / 'optuna.db').resolve()}"
         direction = optuna_direction(self.direction, self.config.get("monitor_mode"))
-        trials_before = 0
-        if self.study_name in optuna.study.get_all_study_names(storage):
-            trials_before = len(optuna.load_study(study_name=self.study_name, storage=storage).trials)
-        sampler_cfg = OmegaConf.create(OmegaConf.to_container(OmegaConf.create(self.sampler), resolve=True))
-        if trials_before and sampler_cfg.get("seed") is not None:
-            sampler_cfg.seed = int(sampler_cfg.seed) + trials_before  # a resumed sweep must not repeat itself
-        return optuna.create_study(
-            study_name=self.study_name,
-            storage=storage,
-            direction=direction,
-            sampler=instantiate(sampler_cfg),
-            load_if_exists=True,
+        study = optuna.create_study(
+            study_name=self.study_name, storage=storage, direction=direction, load_if_exists=True
         )
+        sampler_cfg = OmegaConf.create(self.sampler)  # already resolved by Hydra's instantiate
+        if study.trials and sampler_cfg.get("seed") is not None:
+            sampler_cfg.seed = int(sampler_cfg.seed) + len(study.trials)  # a resumed sweep must not repeat
+        study.sampler = instantiate(sampler_cfg)
+        return study
 
     def recover_crashed(self, study: Any) -> None:
         from optuna.trial import TrialState
@@ -155,7 +145,7 @@ class OptunaSweeper(Sweeper):
                     "folder to start a separate study."
                 ) from err
             # a misspelt key in the space fails here, before the study records a trial it cannot run
-            self.validate_batch_is_legal([fixed + [f"{p.name}={override_value(example(p))}" for p in space]])
+            self.validate_batch_is_legal([fixed + [f"{p.name}={override_value(p.example())}" for p in space]])
             study = self.create_study(sweep_dir)
             self.recover_crashed(study)
             done = self.trials_done(study)

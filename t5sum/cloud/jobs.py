@@ -74,14 +74,16 @@ def submit_spec(azure: DictConfig, user_overrides: list[str]) -> tuple[Any, str]
     return job, validated_yaml(job, load_job, "command job")
 
 
-def submit(azure: DictConfig, user_overrides: list[str], client: Any = None) -> str:
-    """Prints the spec; with a client, submits it. Returns the YAML."""
-    from t5sum.cloud.workspace import credential_errors
+def send_job(job: Any, spec: str, client: Any, kind: str) -> str:
+    """Prints the spec; with a client, submits the job. Returns the YAML."""
+    from t5sum.cloud.workspace import create_or_update
 
-    job, spec = submit_spec(azure, user_overrides)
     print(spec)
     if client is not None:
-        with credential_errors():
-            created = client.jobs.create_or_update(job)
-        log.info("Submitted %s: %s", created.name, created.studio_url)
+        created = create_or_update(client.jobs, job)
+        log.info("Submitted %s %s: %s", kind, created.name, created.studio_url)
     return spec
+
+
+def submit(azure: DictConfig, user_overrides: list[str], client: Any = None) -> str:
+    return send_job(*submit_spec(azure, user_overrides), client, "command job")

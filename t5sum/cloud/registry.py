@@ -67,7 +67,7 @@ def register(azure: DictConfig, run_dir: str | Path | None, client: Any = None) 
     """Prints the spec; with a client, uploads the folder and registers it. Returns the YAML."""
     from azure.ai.ml import load_model
 
-    from t5sum.cloud.workspace import credential_errors
+    from t5sum.cloud.workspace import create_or_update
 
     if not run_dir:
         raise ConfigError("Nothing to register: pass run_dir=<a training run dir>.")
@@ -75,7 +75,6 @@ def register(azure: DictConfig, run_dir: str | Path | None, client: Any = None) 
     spec = validated_yaml(model, load_model, "model")
     print(spec)
     if client is not None:
-        with credential_errors():
-            created = client.models.create_or_update(model)
+        created = create_or_update(client.models, model)
         log.info("Registered %s:%s", created.name, created.version)
     return spec

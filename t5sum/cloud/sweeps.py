@@ -7,20 +7,18 @@ training logs through MLflow (logger=mlflow attaches to the trial's own run).
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from t5sum.cloud.jobs import command_job, job_overrides
+from t5sum.cloud.jobs import command_job, job_overrides, send_job
 from t5sum.cloud.settings import training_config
 from t5sum.cloud.validate import raise_if, unknown_kwargs, validated_yaml
 from t5sum.errors import ConfigError
-from t5sum.sweep.space import Param, parse_space
+from t5sum.sweep.space import Param, override_value, parse_space
 
-log = logging.getLogger(__name__)
 SINGLE_RUN = "hydra.mode=RUN"  # the preset sets MULTIRUN for the local Optuna sweeper
 
 
@@ -45,11 +43,6 @@ def distribution(param: Param):
             QLogUniform(min_value=low, max_value=high, q=1) if param.kind == "int" else LogUniform(low, high)
         )
     return Uniform(min_value=param.low, max_value=param.high)
-
-
-def example_value(param: Param) -> Any:
-    """A value inside the entry's range, to compose and check one trial's config locally."""
-    return param.choices[0] if param.kind == "choice" else param.low
 
 
 def termination_policy(policy: DictConfig | None):
@@ -81,7 +74,8 @@ def sweep_spec(azure: DictConfig, user_overrides: list[str]) -> tuple[Any, str]:
     space = parse_space(sweeper.params)
     trial = [*user_overrides, SINGLE_RUN]
     # one trial's config, composed and checked here with example values
-    training_config(job_overrides([*trial, *(f"{p.name}={example_value(p)}" for p in space)], azure))
+    examples = [f"{p.name}={override_value(p.example())}" for p in space]
+    training_config(job_overrides([*trial, *examples], azure))
     placeholders = [f"{p.name}=${{{{inputs.{input_name(p.name)}}}}}" for p in space]
     node = command_job(
         azure,
@@ -105,12 +99,4 @@ def sweep_spec(azure: DictConfig, user_overrides: list[str]) -> tuple[Any, str]:
 
 
 def sweep(azure: DictConfig, user_overrides: list[str], client: Any = None) -> str:
-    from t5sum.cloud.workspace import credential_errors
-
-    node, spec = sweep_spec(azure, user_overrides)
-    print(spec)
-    if client is not None:
-        with credential_errors():
-            created = client.jobs.create_or_update(node)
-        log.info("Submitted sweep %s: %s", created.name, created.studio_url)
-    return spec
+    return send_job(*sweep_spec(azure, user_overrides), client, "sweep job")

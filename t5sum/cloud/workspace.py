@@ -48,6 +48,12 @@ def connect(workspace: Mapping[str, Any], credential: Any = None, **client_kwarg
     )
 
 
+def create_or_update(operations: Any, entity: Any) -> Any:
+    """`operations.create_or_update(entity)`, e.g. client.jobs: a failed sign-in becomes one sentence."""
+    with credential_errors():
+        return operations.create_or_update(entity)
+
+
 @contextmanager
 def credential_errors() -> Iterator[None]:
     """A failed sign-in, however deep in the SDK (which rewraps errors), becomes one sentence."""

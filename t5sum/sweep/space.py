@@ -39,6 +39,10 @@ class Param:
     def continuous(self) -> bool:
         return self.kind == "float" and self.step is None
 
+    def example(self) -> Any:
+        """One value inside the range (to compose and check a trial's config before any trial runs)."""
+        return self.choices[0] if self.kind == "choice" else self.low
+
     def grid(self) -> list[Any]:
         """Every value of a discrete parameter (for grid search); a continuous range has none."""
         if self.kind == "choice":
