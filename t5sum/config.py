@@ -109,7 +109,7 @@ def long_input_problems(cfg: DictConfig) -> list[str]:
     try:
         long_input = LongInput.from_config(cfg.get("long_input"))
         long_input.check_trainable()
-        long_input.check_budget(long_input.source_length(cfg.dataset.max_source_length))
+        long_input.budget(cfg.dataset.max_source_length)
     except ConfigError as err:
         return [str(err)]
     return []

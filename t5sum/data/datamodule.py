@@ -70,8 +70,7 @@ class SummarizationDataModule(L.LightningDataModule):
         self.hub_splits = dict(hub_splits or {})
         self.columns = dict(columns or self.COLUMNS)
         long_input = LongInput.from_config(long_input)
-        budget = long_input.source_length(max_source_length)
-        long_input.check_budget(budget)
+        budget = long_input.budget(max_source_length)
         self.spec = TokenizationSpec(prompt_template, budget, max_target_length, long_input)
         self.samples = {"train": train_samples, "validation": val_samples, "test": test_samples}
         self.batch_size = batch_size

@@ -73,6 +73,12 @@ class LongInput:
         """The token budget: this setting's own length (extended), else the dataset's."""
         return int(self.max_source_length or default)
 
+    def budget(self, default: int) -> int:
+        """`source_length`, checked to be workable (fails before any data is read)."""
+        budget = self.source_length(default)
+        self.check_budget(budget)
+        return budget
+
     def check_trainable(self) -> None:
         if self.strategy in INFERENCE_ONLY:
             raise ConfigError(

@@ -12,7 +12,7 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from t5sum.evaluation.report import Table, fmt, page_html, table_html, table_markdown
+from t5sum.evaluation.report import Table, fmt, fmt_number, page_html, table_html, table_markdown
 from t5sum.metrics import ROUGE_KEYS
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,6 @@ def _method(run_path: Path | None) -> str | None:
     return json.loads((run_path / "model" / "t5sum.json").read_text()).get("method")
 
 
-def _num(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value:,.{digits}f}"
-
-
 def comparison_table(rows: Sequence[dict[str, Any]]) -> Table:
     header = ["run", "method", *ROUGE_KEYS, "trainable params", "share", "adapter MB", "model MB"]
     header += ["checkpoint MB", "train s", "peak RSS MB", "train tokens/s"]
@@ -72,14 +68,14 @@ def comparison_table(rows: Sequence[dict[str, Any]]) -> Table:
         cells = [row["run"] + (" (best)" if i == best else ""), row["method"] or "n/a"]
         cells += [fmt(key, row[key]) for key in ROUGE_KEYS]
         cells += [
-            _num(row["params_trainable"], 0),
+            fmt_number(row["params_trainable"], 0),
             "n/a" if share is None else f"{100 * share:.2f}%",
-            _num(row["adapter_mb"], 2),
-            _num(row["model_mb"], 1),
-            _num(row["checkpoint_mb"], 1),
-            _num(row["train_seconds"], 0),
-            _num(row["peak_memory_mb"], 0),
-            _num(row["train_tokens_per_second"], 0),
+            fmt_number(row["adapter_mb"], 2),
+            fmt_number(row["model_mb"], 1),
+            fmt_number(row["checkpoint_mb"], 1),
+            fmt_number(row["train_seconds"], 0),
+            fmt_number(row["peak_memory_mb"], 0),
+            fmt_number(row["train_tokens_per_second"], 0),
         ]
         out.append(cells)
     datasets = sorted({f"{row['dataset']} ({row['num_examples']} examples)" for row in rows})

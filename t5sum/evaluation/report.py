@@ -55,6 +55,11 @@ def fmt(metric: str, value: float | None) -> str:
     return f"{value:.2f}"
 
 
+def fmt_number(value: float | None, digits: int = 1) -> str:
+    """A plain quantity (sizes, seconds, counts) with thousands separators; n/a when unknown."""
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
 def fmt_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 

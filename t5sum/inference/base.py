@@ -59,8 +59,7 @@ class InferenceSettings:
 
     def with_long_input(self, long_input: LongInput) -> InferenceSettings:
         """Another strategy for the same model; its own max_source_length (extended) replaces the budget."""
-        budget = long_input.source_length(self.max_source_length)
-        long_input.check_budget(budget)
+        budget = long_input.budget(self.max_source_length)
         return dataclasses.replace(self, long_input=long_input, max_source_length=budget)
 
 

@@ -56,18 +56,8 @@ def varying_overrides(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
     return [[o for o in r["overrides"] if o not in common] for r in rows]
 
 
-def _cell(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
 def write_summary(sweep_dir: Path, monitor: str, mode: str) -> tuple[Path, Path] | None:
-    from t5sum.evaluation.report import Table, table_markdown
+    from t5sum.evaluation.report import Table, fmt_number, table_markdown
 
     rows = [run_row(job, monitor) for job in job_dirs(sweep_dir)]
     if not rows:
@@ -110,10 +100,10 @@ def write_summary(sweep_dir: Path, monitor: str, mode: str) -> tuple[Path, Path]
         [
             row["job"] + (" (best)" if row["best"] else ""),
             " ".join(changed) or "(defaults)",
-            _cell(row.get("objective"), 4),
-            *[_cell(row.get(m), 4) for m in shown],
-            _cell(row.get("wall_seconds"), 0),
-            _cell(row.get("params_trainable")),
+            fmt_number(row.get("objective"), 4),
+            *[fmt_number(row.get(m), 4) for m in shown],
+            fmt_number(row.get("wall_seconds"), 0),
+            fmt_number(row.get("params_trainable"), 0),
             row["status"],
             row["run_dir"],
         ]
