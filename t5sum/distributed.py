@@ -22,17 +22,24 @@ _lightning_rank_command = subprocess_script._hydra_subprocess_cmd
 LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "PL_GLOBAL_SEED")
 
 
+def in_multirun() -> bool:
+    """Whether this process runs a job of a Hydra multirun (grid or sweeper), not a single run."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def rank_command(local_rank: int) -> tuple[Sequence[str], str]:
     """The command that starts `local_rank` of the current Hydra job (a single run or one sweep trial)."""
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
     from hydra.utils import get_original_cwd
 
     import __main__
 
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN:
+    if not in_multirun():
         return _lightning_rank_command(local_rank)  # Lightning's own is right for a single run
+    hydra_cfg = HydraConfig.get()
     if __main__.__spec__ is None:
         command = [sys.executable, os.path.abspath(sys.argv[0])]
     else:

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from t5sum.callbacks import NonFiniteLossGuard, RunDirCallback
 from t5sum.config import check_config, instantiate_group
-from t5sum.distributed import isolated_process_group
+from t5sum.distributed import in_multirun, isolated_process_group
 from t5sum.errors import NonFiniteLossError, T5SumError, exit_on_errors
 from t5sum.model.build import build_model, load_tokenizer
 from t5sum.model.lora import apply_lora, parameter_report
@@ -165,13 +165,6 @@ def objective(trainer: L.Trainer, metrics: dict[str, Any], monitor: str) -> floa
     if checkpoint is not None and checkpoint.best_model_score is not None:
         return float(checkpoint.best_model_score)
     return metrics.get(monitor)
-
-
-def in_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
