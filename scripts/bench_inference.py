@@ -7,8 +7,8 @@ Then, for batch x input tokens x beams, times each backend's `generate()` on ide
 row exactly `tokens` long) with exactly `--new-tokens` new tokens (min = max, so random weights still do
 equal work). Backends:
   torch   TorchSummarizer (HF generate on the PyTorch model)
-  onnx    OnnxSummarizer on the fp32 export (t5sum's tuned session: threads, ORT_ENABLE_ALL)
-  int8    OnnxSummarizer on the int8 dynamic-quantized export
+  onnx    OnnxSummarizer on the fp32 export (t5sum's sessions and its own greedy/beam loops)
+  int8    OnnxSummarizer on the int8 export (MatMulNBits int8 weights, int8 embeddings)
   optimum optimum's ORTModelForSeq2SeqLM.generate on the same fp32 export, default session (the peer)
 Cells are interleaved per repeat; p50 latency, generated tokens/s and the ratio against torch are printed.
 

@@ -1,0 +1,198 @@
+"""Greedy and beam search over any step-wise seq2seq decoder, with transformers' generation semantics.
+
+The onnxruntime backend decodes with these loops instead of `transformers.generate`, whose per-step tensor
+work (it reorders every cached tensor, cross-attention included, on every beam step) costs more than the
+ONNX decoder itself at batch 1. The loops follow transformers 4.57's `_sample` (greedy) and vectorized
+`_beam_search` step for step (the beam bookkeeping is a port of that code, Apache-2.0), and take the logits
+processors from transformers' own public classes, so the same `GenerationConfig` gives the same tokens.
+`tests/unit/test_decoding.py` checks that against `generate` on a PyTorch model.
+
+A decoder is two callables: `first` has produced the logits for the decoder start token (one row per
+input, already repeated `num_beams` times), and `advance(tokens, rows)` feeds the next tokens after
+reordering the per-row cache by `rows` (None: keep the order) and returns the next logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from transformers import (
+    GenerationConfig,
+    LogitsProcessorList,
+    MinNewTokensLengthLogitsProcessor,
+    NoRepeatNGramLogitsProcessor,
+    RepetitionPenaltyLogitsProcessor,
+)
+
+from t5sum.errors import T5SumError
+
+# (tokens [N], rows [N] or None) -> logits [N, vocab]
+Advance = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+NEG = -1.0e9  # transformers' "impossible" beam score
+
+# generation settings these loops implement; anything else set away from its default is refused by name
+SUPPORTED = {
+    "max_new_tokens", "max_length", "min_new_tokens", "min_length", "num_beams", "length_penalty",
+    "no_repeat_ngram_size", "early_stopping", "repetition_penalty",
+}  # fmt: skip
+CHECKED = (
+    "do_sample", "num_return_sequences", "num_beam_groups", "diversity_penalty", "bad_words_ids",
+    "force_words_ids", "constraints", "sequence_bias", "forced_bos_token_id", "forced_eos_token_id",
+    "suppress_tokens", "begin_suppress_tokens", "encoder_no_repeat_ngram_size", "encoder_repetition_penalty",
+    "exponential_decay_length_penalty", "renormalize_logits", "remove_invalid_values", "guidance_scale",
+    "watermarking_config", "max_time", "stop_strings",
+)  # fmt: skip
+
+
+def unsupported_settings(config: GenerationConfig) -> list[str]:
+    default = GenerationConfig()
+    return [name for name in CHECKED if getattr(config, name, None) != getattr(default, name, None)]
+
+
+def check_supported(config: GenerationConfig) -> None:
+    unsupported = unsupported_settings(config)
+    if unsupported:
+        raise T5SumError(
+            f"The onnx backend decodes greedy and beam search with {', '.join(sorted(SUPPORTED))}; this "
+            f"generation config also sets {', '.join(unsupported)}. Use backend=torch for those."
+        )
+
+
+def eos_ids(config: GenerationConfig) -> list[int]:
+    eos = config.eos_token_id
+    return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+
+
+def new_token_limits(config: GenerationConfig) -> tuple[int, int]:
+    """(min, max) new tokens after the decoder start token, as generate() resolves them."""
+    most = config.max_new_tokens if config.max_new_tokens is not None else config.max_length - 1
+    least = config.min_new_tokens if config.min_new_tokens is not None else max(config.min_length - 1, 0)
+    return least, most
+
+
+def logits_processors(config: GenerationConfig) -> LogitsProcessorList:
+    """The processors generate() builds for the supported settings, in its order."""
+    processors = LogitsProcessorList()
+    if config.repetition_penalty is not None and config.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(penalty=config.repetition_penalty))
+    if config.no_repeat_ngram_size:
+        processors.append(NoRepeatNGramLogitsProcessor(config.no_repeat_ngram_size))
+    least, _ = new_token_limits(config)
+    if least > 0 and eos_ids(config):
+        processors.append(MinNewTokensLengthLogitsProcessor(1, least, eos_ids(config)))
+    return processors
+
+
+def generate(first: torch.Tensor, advance: Advance, config: GenerationConfig) -> torch.Tensor:
+    """Token ids [batch, 1 + generated] starting with the decoder start token, padded after EOS."""
+    check_supported(config)
+    if config.num_beams > 1:
+        return beam_search(first, advance, config)
+    return greedy_search(first, advance, config)
+
+
+def greedy_search(
+    first: torch.Tensor,
+    advance: Advance,
+    config: GenerationConfig,
+    logits_out: list[torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """`logits_out` collects each step's raw logits (the parity gate compares them across backends)."""
+    batch = first.shape[0]
+    eos = torch.tensor(eos_ids(config), dtype=torch.long)
+    _, most = new_token_limits(config)
+    processors = logits_processors(config)
+    sequences = torch.full((batch, 1), config.decoder_start_token_id, dtype=torch.long)
+    unfinished = torch.ones(batch, dtype=torch.bool)
+    logits = first
+    for step in range(most):
+        if logits_out is not None:
+            logits_out.append(logits.clone())
+        tokens = processors(sequences, logits).argmax(dim=-1)
+        if len(eos):
+            tokens = torch.where(unfinished, tokens, config.pad_token_id)
+        sequences = torch.cat([sequences, tokens[:, None]], dim=-1)
+        unfinished &= ~torch.isin(tokens, eos)
+        if not unfinished.any() or step + 1 == most:
+            break
+        logits = advance(tokens, None)
+    return sequences
+
+
+def beam_search(first: torch.Tensor, advance: Advance, config: GenerationConfig) -> torch.Tensor:
+    """transformers 4.57's vectorized beam search (one returned sequence per input)."""
+    beams = config.num_beams
+    batch = first.shape[0] // beams
+    vocab = first.shape[-1]
+    eos = torch.tensor(eos_ids(config), dtype=torch.long)
+    _, most = new_token_limits(config)
+    max_length = most + 1
+    processors = logits_processors(config)
+    early_stopping, length_penalty = config.early_stopping, config.length_penalty
+    keep = max(2, 1 + len(eos)) * beams
+    top_beam_mask = torch.arange(keep) < beams
+    # generate()'s filler after EOS: `pad or eos` (so EOS for T5, whose pad id is 0), -1 without EOS
+    fill = (config.pad_token_id or int(eos[0])) if len(eos) else -1
+
+    running = torch.full((batch, beams, max_length), fill, dtype=torch.long)
+    running[:, :, 0] = config.decoder_start_token_id
+    sequences = running.clone()
+    running_scores = torch.zeros(batch, beams)
+    running_scores[:, 1:] = NEG
+    scores = torch.full((batch, beams), NEG)
+    finished = torch.zeros(batch, beams, dtype=torch.bool)
+    improvable = torch.ones(batch, 1, dtype=torch.bool)
+    running_steps = torch.full((batch, beams, max_length - 1), -1, dtype=torch.long)  # beam index per step
+    steps = running_steps.clone()
+    offset = torch.arange(batch)[:, None] * beams
+    logits, cur_len = first, 1
+    while True:
+        flat = running[:, :, :cur_len].reshape(batch * beams, cur_len)
+        log_probs = processors(flat, torch.log_softmax(logits.float(), dim=-1))
+        log_probs = (log_probs.view(batch, beams, vocab) + running_scores[:, :, None]).view(batch, -1)
+        # top-k continuations over all beams of an input
+        topk_scores, topk_index = torch.topk(log_probs, k=keep)
+        from_beam = topk_index // vocab
+        topk_running = gather(running, from_beam)
+        topk_running[:, :, cur_len] = topk_index % vocab
+        topk_steps = gather(running_steps, from_beam)
+        topk_steps[:, :, cur_len - 1] = from_beam + offset
+        hits = torch.isin(topk_running[:, :, cur_len], eos) | (cur_len + 1 >= max_length)
+        # the best `beams` unfinished continuations run on
+        alive_scores = topk_scores + hits.float() * NEG
+        next_index = torch.topk(alive_scores, k=beams)[1]
+        running, running_scores = gather(topk_running, next_index), gather(alive_scores, next_index)
+        running_steps = gather(topk_steps, next_index)
+        # finished ones among the top `beams` join the finished list if they beat it
+        just_finished = hits & top_beam_mask[None, :]
+        final = topk_scores / (cur_len**length_penalty)  # generated length incl. the new token
+        full = finished.all(dim=-1, keepdim=True) & (early_stopping is True)
+        final = final + full.float() * NEG + (~improvable).float() * NEG + (~just_finished).float() * NEG
+        merged_index = torch.topk(torch.cat((scores, final), dim=1), k=beams)[1]
+        sequences = gather(torch.cat((sequences, topk_running), dim=1), merged_index)
+        scores = gather(torch.cat((scores, final), dim=1), merged_index)
+        steps = gather(torch.cat((steps, topk_steps), dim=1), merged_index)
+        finished = gather(torch.cat((finished, just_finished), dim=1), merged_index)
+        cur_len += 1
+        # stop when no running beam can beat the worst finished one (transformers' heuristic)
+        never = early_stopping == "never" and length_penalty > 0.0
+        best_length = max_length - 1 if never else cur_len - 1
+        best_running = running_scores[:, :1] / (best_length**length_penalty)
+        worst_finished = torch.where(finished, scores.min(dim=1, keepdim=True)[0], NEG)
+        improvable = improvable & (best_running > worst_finished).any(dim=-1, keepdim=True)
+        open_beam = not (bool(finished.all()) and early_stopping is True)
+        if not (bool(improvable.any()) and open_beam and not bool(hits.all())):
+            break
+        rows = running_steps[:, :, cur_len - 2].reshape(-1)
+        logits = advance(running[:, :, cur_len - 1].reshape(-1), rows)
+    best = sequences[:, 0, :]
+    generated = int((steps[:, 0, :] >= 0).sum(dim=1).max())
+    return best[:, : 1 + generated]
+
+
+def gather(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Rows `index` [batch, k] of `tensor` [batch, n, ...] -> [batch, k, ...]."""
+    while index.dim() < tensor.dim():
+        index = index.unsqueeze(-1)
+    return torch.take_along_dim(tensor, index, dim=1)
