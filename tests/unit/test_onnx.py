@@ -104,6 +104,11 @@ def test_corrupted_or_incomplete_export_is_a_clear_error(tmp_path: Path, exporte
     (broken / "encoder_model.onnx").write_bytes(b"not an onnx graph")
     with pytest.raises(T5SumError, match="Could not load the ONNX export"):
         OnnxSummarizer(broken)
+    shutil.copy(exported / "encoder_model.onnx", broken)
+    config = json.loads((broken / "generation_config.json").read_text())
+    (broken / "generation_config.json").write_text(json.dumps({**config, "do_sample": True, "top_k": 5}))
+    with pytest.raises(T5SumError, match=r"also sets do_sample.*backend=torch"):  # not silently greedy
+        OnnxSummarizer(broken)
 
 
 def test_export_cli_rejects_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
