@@ -43,6 +43,7 @@ def test_export_writes_graphs_settings_and_a_passing_manifest(full_run: Path, ex
     names = {p.name for p in exported.iterdir()}
     assert {"encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx"} <= names
     assert {"t5sum.json", "tokenizer.json", "generation_config.json", "manifest.json"} <= names
+    assert "decoder_model_merged.onnx" not in names  # unused by the backend: not shipped
     manifest = json.loads((exported / "manifest.json").read_text())
     assert manifest["parity"]["batch_1_identical"] and manifest["parity"]["batch_4_identical"]
     assert 0 <= manifest["parity"]["max_logit_delta_padded_batch"] <= 1e-3
