@@ -7,6 +7,7 @@ or reordered (all beams of one input share it), and only the small self-attentio
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from transformers import AutoTokenizer, GenerationConfig
 from t5sum.errors import T5SumError
 from t5sum.inference.base import BatchedSummarizer, InferenceSettings
 from t5sum.inference.decoding import Advance, check_supported, generate, greedy_search
+from t5sum.inference.onnx_decoder_step import decoder_position_buckets
 
 GRAPHS = ("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")
 
@@ -49,6 +51,11 @@ class OnnxSeq2Seq:
         self.decoder_outputs = [o.name for o in self.decoder.get_outputs()]
         self.step_outputs = [o.name for o in self.decoder_with_past.get_outputs()]
         self.step_inputs = {i.name for i in self.decoder_with_past.get_inputs()}
+        self.buckets = None  # t5sum's own decoder step takes the position buckets as an input
+        if "position_buckets" in self.step_inputs:
+            config = json.loads((onnx_dir / "config.json").read_text())
+            keys = ("relative_attention_num_buckets", "relative_attention_max_distance")
+            self.buckets = tuple(config[key] for key in keys)
 
     def start(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, start_token: int, beams: int = 1
@@ -73,6 +80,9 @@ class OnnxSeq2Seq:
                 for name in own:
                     cache[name] = cache[name][order]
             feeds = {"input_ids": tokens.numpy()[:, None], "encoder_attention_mask": mask, **cache}
+            if self.buckets:
+                length = cache[own[0]].shape[2] + 1  # keys: the cached positions and this one
+                feeds["position_buckets"] = decoder_position_buckets(length, *self.buckets)
             step = dict(zip(self.step_outputs, self.decoder_with_past.run(None, feeds), strict=True))
             for name in own:
                 cache[name] = step[name.replace("past_key_values", "present")]

@@ -17,6 +17,7 @@ from t5sum.errors import T5SumError
 from t5sum.inference import resolve_model_dir
 from t5sum.inference.base import SETTINGS_FILE
 from t5sum.inference.onnx_backend import GRAPHS, OnnxSummarizer
+from t5sum.inference.onnx_decoder_step import replace_decoder_step
 from t5sum.inference.torch_backend import TorchSummarizer
 
 MANIFEST = "manifest.json"
@@ -193,9 +194,11 @@ def export_onnx(
     for unused in out.glob("decoder_model_merged.onnx*"):
         unused.unlink()
     shutil.copy(model_dir / SETTINGS_FILE, out / SETTINGS_FILE)
+    reference = TorchSummarizer.from_pretrained(model_dir)
+    decoder_step = replace_decoder_step(reference.model, out)
     texts = parity_texts()
     fp32 = OnnxSummarizer(out)
-    report = check_parity(TorchSummarizer.from_pretrained(model_dir), fp32, texts)
+    report = check_parity(reference, fp32, texts)
     sizes = {"fp32_mb": graph_megabytes(out)}
     quantization = None
     if quantize == "int8":
@@ -207,6 +210,7 @@ def export_onnx(
     manifest = {
         "source_run": str(Path(run_dir).resolve()),
         "graphs": list(GRAPHS),
+        "decoder_step": decoder_step,
         "opset": opset or "optimum default",
         "quantization": quantization,
         "sizes": sizes,

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+from transformers import T5Config, T5ForConditionalGeneration
 
 from t5sum.errors import T5SumError
 from t5sum.inference import load_summarizer
 from t5sum.inference.onnx_backend import OnnxSummarizer
+from t5sum.inference.onnx_decoder_step import decoder_position_buckets
 from t5sum.inference.onnx_export import ParityError, check_parity, export_onnx, max_logit_delta
 from t5sum.inference.torch_backend import TorchSummarizer
 from t5sum.train import train
@@ -44,10 +48,41 @@ def test_export_writes_graphs_settings_and_a_passing_manifest(full_run: Path, ex
     assert {"encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx"} <= names
     assert {"t5sum.json", "tokenizer.json", "generation_config.json", "manifest.json"} <= names
     assert "decoder_model_merged.onnx" not in names  # unused by the backend: not shipped
+    assert manifest_of(exported)["decoder_step"].startswith("t5sum")
     manifest = json.loads((exported / "manifest.json").read_text())
     assert manifest["parity"]["batch_1_identical"] and manifest["parity"]["batch_4_identical"]
     assert 0 <= manifest["parity"]["max_logit_delta_padded_batch"] <= 1e-3
     assert manifest["versions"]["onnxruntime"] and manifest["source_run"] == str(full_run.resolve())
+
+
+def manifest_of(onnx_dir: Path) -> dict:
+    return json.loads((onnx_dir / "manifest.json").read_text())
+
+
+def test_flan_layout_exports_through_t5sums_decoder_step(tmp_path: Path, full_run: Path) -> None:
+    """flan-t5's layout: gated-gelu feed-forward, untied LM head, heads x d_kv (4 x 8) != d_model (64)."""
+    model_dir = tmp_path / "model"
+    shutil.copytree(full_run / "model", model_dir)
+    base = {k: v for k, v in T5Config.from_pretrained(model_dir).to_dict().items() if k not in DERIVED}
+    config = T5Config(**{**base, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": False, "d_kv": 8})
+    torch.manual_seed(0)
+    T5ForConditionalGeneration(config).save_pretrained(model_dir)
+    manifest = manifest_of(export_onnx(model_dir, tmp_path / "onnx"))
+    assert manifest["decoder_step"].startswith("t5sum")
+    assert manifest["parity"]["batch_1_identical"] and manifest["parity"]["batch_4_identical"]
+
+
+DERIVED = ("dense_act_fn", "is_gated_act")  # T5Config derives them from feed_forward_proj
+
+
+@pytest.mark.parametrize(("buckets", "distance"), [(32, 128), (16, 40)])
+def test_position_buckets_match_transformers(buckets: int, distance: int) -> None:
+    from transformers.models.t5.modeling_t5 import T5Attention
+
+    for length in range(1, 300, 7):
+        relative = torch.arange(length) - (length - 1)  # key position minus the query's (the last)
+        expected = T5Attention._relative_position_bucket(relative, False, buckets, distance)
+        assert decoder_position_buckets(length, buckets, distance).tolist() == expected.tolist()
 
 
 def test_both_backends_return_identical_text_on_mixed_lengths(full_run: Path, exported: Path) -> None:
@@ -94,8 +129,6 @@ def test_parity_gate_fails_loudly_on_a_mismatched_export(tmp_path: Path, exporte
 
 
 def test_corrupted_or_incomplete_export_is_a_clear_error(tmp_path: Path, exported: Path) -> None:
-    import shutil
-
     broken = tmp_path / "broken"
     shutil.copytree(exported, broken)
     (broken / "decoder_with_past_model.onnx").unlink()

@@ -1,0 +1,161 @@
+"""A hand-built T5 decoder-step graph (the `decoder_with_past_model.onnx` of an export), about 16 nodes per
+layer instead of the exporter's ~65.
+
+At batch 1 a decoder step is a chain of matrix-vector products, and the exported graph spends a third of
+each step on ~400 small nodes around them (shape arithmetic, reshapes, transposes, cache concatenation).
+This graph writes the step with onnxruntime's CPU `MultiHeadAttention` (the self-attention cache is its
+past/present; the cross-attention cache is read in place), `SimplifiedLayerNormalization` and plain MatMuls.
+The relative position bias takes its bucket indices as an input (`position_buckets`, one per key position),
+computed outside the graph by `decoder_position_buckets`; the bias table itself stays in the graph.
+
+Inputs and outputs keep the exporter's names, so the sessions and the cache handling stay the same; the
+export's parity gate checks the result against PyTorch like any other graph.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+STEP_GRAPH = "decoder_with_past_model.onnx"
+MAX_GRAPH_BYTES = 1.8e9  # one protobuf holds under 2 GB; larger models keep the exporter's graph
+# feed-forward activations: t5 (relu), t5-v1.1 and flan-t5 (gated gelu_new, whose tanh form is FastGelu)
+SUPPORTED_ACTIVATIONS = {"relu": "Relu", "gelu_new": "FastGelu"}
+
+
+def replace_decoder_step(model, onnx_dir: Path) -> str:
+    """Write t5sum's decoder step over the exporter's for T5 models; returns which graph the export uses."""
+    step_bytes = 4 * sum(p.numel() for p in [*model.decoder.parameters(), *model.lm_head.parameters()])
+    config = model.config
+    if (
+        config.model_type != "t5"
+        or config.dense_act_fn not in SUPPORTED_ACTIVATIONS
+        or step_bytes > MAX_GRAPH_BYTES
+    ):
+        return "optimum"
+    (onnx_dir / STEP_GRAPH).write_bytes(build_decoder_step(model))
+    return "t5sum (MultiHeadAttention)"
+
+
+@lru_cache(maxsize=4096)
+def decoder_position_buckets(length: int, num_buckets: int, max_distance: int) -> np.ndarray:
+    """T5's unidirectional relative-position bucket of every key position for the query at `length - 1`
+    (transformers' `T5Attention._relative_position_bucket` with bidirectional=False, in float32 like it)."""
+    distance = torch.arange(length - 1, -1, -1, dtype=torch.long)  # query position minus key position
+    max_exact = num_buckets // 2
+    log_ratio = torch.log(distance.float() / max_exact) / math.log(max_distance / max_exact)
+    large = max_exact + (log_ratio * (num_buckets - max_exact)).to(torch.long)
+    large = torch.min(large, torch.full_like(large, num_buckets - 1))
+    buckets = torch.where(distance < max_exact, distance, large).numpy()
+    buckets.flags.writeable = False  # cached: shared by every call
+    return buckets
+
+
+def build_decoder_step(model) -> bytes:
+    """The decoder-with-past graph of a `T5ForConditionalGeneration` (LoRA merged), serialized."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    config = model.config
+    heads, d_kv, d_model = config.num_heads, config.d_kv, config.d_model
+    inner = heads * d_kv
+    nodes, weights = [], []
+
+    def weight(name: str, tensor: torch.Tensor) -> str:
+        weights.append(numpy_helper.from_array(tensor.detach().float().numpy().copy(), name))
+        return name
+
+    def constant(name: str, array: np.ndarray) -> str:
+        weights.append(numpy_helper.from_array(array, name))
+        return name
+
+    def node(op: str, inputs: list[str], output: str | list[str], **attrs) -> str:
+        outputs = [output] if isinstance(output, str) else output
+        domain = "com.microsoft" if op in ("MultiHeadAttention", "FastGelu") else ""
+        nodes.append(helper.make_node(op, inputs, outputs, name=outputs[0], domain=domain, **attrs))
+        return outputs[0]
+
+    def norm(x: str, module, name: str) -> str:
+        scale = weight(f"{name}.weight", module.weight)
+        epsilon = module.variance_epsilon
+        return node("SimplifiedLayerNormalization", [x, scale], name, axis=-1, epsilon=epsilon)
+
+    def linear(x: str, module, name: str) -> str:
+        return node("MatMul", [x, weight(f"{name}.weight", module.weight.T)], name)
+
+    decoder = model.decoder
+    node("Cast", ["encoder_attention_mask"], "mask_int32", to=TensorProto.INT32)
+    hidden = node("Gather", [weight("embed_tokens", decoder.embed_tokens.weight), "input_ids"], "embedded")
+    table = decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight  # [buckets, heads]
+    bias = node("Gather", [weight("relative_attention_bias", table), "position_buckets"], "bias_rows")
+    bias = node("Transpose", [bias], "bias_heads", perm=[1, 0])  # [heads, keys]
+    bias = node("Unsqueeze", [bias, constant("bias_axes", np.array([0, 2]))], "position_bias")
+    for i, block in enumerate(decoder.block):
+        own, cross, ff = block.layer
+        prefix = f"layer{i}"
+        x = norm(hidden, own.layer_norm, f"{prefix}.self_norm")
+        attention = own.SelfAttention
+        qkv_weight = torch.cat([attention.q.weight, attention.k.weight, attention.v.weight])
+        qkv = node("MatMul", [x, weight(f"{prefix}.qkv.weight", qkv_weight.T)], f"{prefix}.qkv")
+        split = constant(f"{prefix}.qkv.split", np.array([inner] * 3))
+        q, k, v = (f"{prefix}.{part}" for part in "qkv")
+        node("Split", [qkv, split], [q, k, v], axis=-1)
+        past = [f"past_key_values.{i}.decoder.key", f"past_key_values.{i}.decoder.value"]
+        present = [f"present.{i}.decoder.key", f"present.{i}.decoder.value"]
+        attended = node(
+            "MultiHeadAttention",
+            [q, k, v, "", "", "position_bias", *past],  # no bias, no padding mask: one query, all keys
+            [f"{prefix}.self_attention", *present],
+            num_heads=heads,
+            scale=1.0,
+        )
+        out = linear(attended, attention.o, f"{prefix}.self_out")
+        hidden = node("Add", [hidden, out], f"{prefix}.h1")
+        x = norm(hidden, cross.layer_norm, f"{prefix}.cross_norm")
+        q = linear(x, cross.EncDecAttention.q, f"{prefix}.cross_q")
+        attended = node(
+            "MultiHeadAttention",
+            [q, f"past_key_values.{i}.encoder.key", f"past_key_values.{i}.encoder.value", "", "mask_int32"],
+            f"{prefix}.cross_attention",
+            num_heads=heads,
+            scale=1.0,
+        )
+        out = linear(attended, cross.EncDecAttention.o, f"{prefix}.cross_out")
+        hidden = node("Add", [hidden, out], f"{prefix}.h2")
+        x = norm(hidden, ff.layer_norm, f"{prefix}.ff_norm")
+        dense = ff.DenseReluDense
+        act = SUPPORTED_ACTIVATIONS[config.dense_act_fn]
+        if config.is_gated_act:  # t5-v1.1 / flan-t5: act(x wi_0) * (x wi_1)
+            gate = node(act, [linear(x, dense.wi_0, f"{prefix}.wi_0")], f"{prefix}.act")
+            up = node("Mul", [gate, linear(x, dense.wi_1, f"{prefix}.wi_1")], f"{prefix}.gated")
+        else:
+            up = node(act, [linear(x, dense.wi, f"{prefix}.wi")], f"{prefix}.act")
+        hidden = node("Add", [hidden, linear(up, dense.wo, f"{prefix}.wo")], f"{prefix}.h3")
+    hidden = norm(hidden, decoder.final_layer_norm, "final_norm")
+    if config.tie_word_embeddings:
+        scale = weight("lm_scale", torch.tensor(d_model**-0.5))
+        hidden = node("Mul", [hidden, scale], "scaled")
+    node("MatMul", [hidden, weight("lm_head.weight", model.lm_head.weight.T)], "logits")
+
+    def value(name: str, shape: list, dtype=TensorProto.FLOAT):
+        return helper.make_tensor_value_info(name, dtype, shape)
+
+    past_shape = ["batch_size", heads, "past_decoder_sequence_length", d_kv]
+    cached_shape = ["batch_size", heads, "encoder_sequence_length", d_kv]
+    present_shape = ["batch_size", heads, "past_decoder_sequence_length + 1", d_kv]
+    inputs = [
+        value("input_ids", ["batch_size", 1], TensorProto.INT64),
+        value("encoder_attention_mask", ["batch_size", "encoder_sequence_length"], TensorProto.INT64),
+        value("position_buckets", ["past_decoder_sequence_length + 1"], TensorProto.INT64),
+    ]
+    outputs = [value("logits", ["batch_size", 1, config.vocab_size])]
+    for i in range(len(decoder.block)):
+        inputs += [value(f"past_key_values.{i}.decoder.{kv}", past_shape) for kv in ("key", "value")]
+        inputs += [value(f"past_key_values.{i}.encoder.{kv}", cached_shape) for kv in ("key", "value")]
+        outputs += [value(f"present.{i}.decoder.{kv}", present_shape) for kv in ("key", "value")]
+    graph = helper.make_graph(nodes, "t5sum_decoder_step", inputs, outputs, weights)
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    return helper.make_model(graph, opset_imports=opsets).SerializeToString()
