@@ -9,7 +9,8 @@ equal work). Backends:
   torch   TorchSummarizer (HF generate on the PyTorch model)
   onnx    OnnxSummarizer on the fp32 export (t5sum's sessions and its own greedy/beam loops)
   int8    OnnxSummarizer on the int8 export (MatMulNBits int8 weights, int8 embeddings)
-  optimum optimum's ORTModelForSeq2SeqLM.generate on the same fp32 export, default session (the peer)
+  optimum optimum's own fp32 export (its exporter's graphs) and ORTModelForSeq2SeqLM.generate, default
+          session options (the peer)
 Cells are interleaved per repeat; p50 latency, generated tokens/s and the ratio against torch are printed.
 
 Usage: python scripts/bench_inference.py [--batch-sizes 1 8] [--tokens 128 512] [--beams 1 4]
@@ -54,12 +55,14 @@ def make_model_dir(
 
 
 class OptimumPeer:
-    """optimum's own ORTModelForSeq2SeqLM.generate, default session options, no t5sum code in the loop."""
+    """optimum end to end: its exporter's graphs, ORTModelForSeq2SeqLM.generate, default session options."""
 
-    def __init__(self, onnx_dir: Path, like) -> None:
+    def __init__(self, model_dir: Path, out: Path, like) -> None:
+        from optimum.exporters.onnx import main_export
         from optimum.onnxruntime import ORTModelForSeq2SeqLM
 
-        self.model = ORTModelForSeq2SeqLM.from_pretrained(onnx_dir, use_merged=False)
+        main_export(str(model_dir), output=out, task="text2text-generation-with-past", do_validation=False)
+        self.model = ORTModelForSeq2SeqLM.from_pretrained(out, use_merged=False)
         self.pad_batch = like.pad_batch
 
     def generate(self, encoded, config, sort_by_length=True):
@@ -87,13 +90,13 @@ def main() -> None:
         model_dir = make_model_dir(Path(tmp), args.config, args.tokenizer)
         onnx_dir = export_onnx(model_dir, Path(tmp) / "onnx")
         backends = {"torch": load_summarizer(model_dir, backend="torch")}
-        if "onnx" in args.backends or "optimum" in args.backends:
+        if "onnx" in args.backends:
             backends["onnx"] = load_summarizer(onnx_dir, backend="onnx", threads=args.threads)
         if "int8" in args.backends:
             int8_dir = export_onnx(model_dir, Path(tmp) / "int8", quantize="int8")
             backends["int8"] = load_summarizer(int8_dir, backend="onnx", threads=args.threads)
         if "optimum" in args.backends:
-            backends["optimum"] = OptimumPeer(onnx_dir, backends["torch"])
+            backends["optimum"] = OptimumPeer(model_dir, Path(tmp) / "optimum", backends["torch"])
         backends = {name: b for name, b in backends.items() if name in args.backends}
         words = (PARITY_TEXT + " ") * 200
         ids = AutoTokenizer.from_pretrained(args.tokenizer)(words)["input_ids"]

@@ -25,6 +25,7 @@ STEP_GRAPH = "decoder_with_past_model.onnx"
 MAX_GRAPH_BYTES = 1.8e9  # one protobuf holds under 2 GB; larger models keep the exporter's graph
 # feed-forward activations: t5 (relu), t5-v1.1 and flan-t5 (gated gelu_new, whose tanh form is FastGelu)
 SUPPORTED_ACTIVATIONS = {"relu": "Relu", "gelu_new": "FastGelu"}
+POSITION_BIAS_NODE = "bias_rows"  # the Gather from the relative-position table (int8 export leaves it fp32)
 
 
 def replace_decoder_step(model, onnx_dir: Path) -> str:
@@ -90,7 +91,7 @@ def build_decoder_step(model) -> bytes:
     node("Cast", ["encoder_attention_mask"], "mask_int32", to=TensorProto.INT32)
     hidden = node("Gather", [weight("embed_tokens", decoder.embed_tokens.weight), "input_ids"], "embedded")
     table = decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight  # [buckets, heads]
-    bias = node("Gather", [weight("relative_attention_bias", table), "position_buckets"], "bias_rows")
+    bias = node("Gather", [weight("relative_attention_bias", table), "position_buckets"], POSITION_BIAS_NODE)
     bias = node("Transpose", [bias], "bias_heads", perm=[1, 0])  # [heads, keys]
     bias = node("Unsqueeze", [bias, constant("bias_axes", np.array([0, 2]))], "position_bias")
     for i, block in enumerate(decoder.block):
@@ -138,7 +139,11 @@ def build_decoder_step(model) -> bytes:
     if config.tie_word_embeddings:
         scale = weight("lm_scale", torch.tensor(d_model**-0.5))
         hidden = node("Mul", [hidden, scale], "scaled")
-    node("MatMul", [hidden, weight("lm_head.weight", model.lm_head.weight.T)], "logits")
+        # the tied head reads the embedding through a Transpose (folded when the session loads), not a copy
+        head = node("Transpose", ["embed_tokens"], "lm_head.weight", perm=[1, 0])
+    else:
+        head = weight("lm_head.weight", model.lm_head.weight.T)
+    node("MatMul", [hidden, head], "logits")
 
     def value(name: str, shape: list, dtype=TensorProto.FLOAT):
         return helper.make_tensor_value_info(name, dtype, shape)
