@@ -4,7 +4,9 @@ The onnxruntime backend decodes with these loops instead of `transformers.genera
 work (it reorders every cached tensor, cross-attention included, on every beam step) costs more than the
 ONNX decoder itself at batch 1. The loops follow transformers 4.57's `_sample` (greedy) and vectorized
 `_beam_search` step for step (the beam bookkeeping is a port of that code, Apache-2.0), and take the logits
-processors from transformers' own public classes, so the same `GenerationConfig` gives the same tokens.
+processors from transformers' own public classes (min new tokens excepted: `MinNewTokens` below does the
+same without rebuilding a vocabulary-sized mask every step), so the same `GenerationConfig` gives the same
+tokens.
 `tests/unit/test_decoding.py` checks that against `generate` on a PyTorch model.
 
 A decoder is two callables: `first` has produced the logits for the decoder start token (one row per
@@ -19,8 +21,6 @@ from collections.abc import Callable
 import torch
 from transformers import (
     GenerationConfig,
-    LogitsProcessorList,
-    MinNewTokensLengthLogitsProcessor,
     NoRepeatNGramLogitsProcessor,
     RepetitionPenaltyLogitsProcessor,
 )
@@ -71,17 +71,39 @@ def new_token_limits(config: GenerationConfig) -> tuple[int, int]:
     return least, most
 
 
-def logits_processors(config: GenerationConfig) -> LogitsProcessorList:
+Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (sequences, scores) -> scores
+
+
+class MinNewTokens:
+    """EOS is impossible until `least` tokens follow the decoder start token (transformers'
+    MinNewTokensLengthLogitsProcessor with a prompt of 1, which rebuilds its EOS mask on every call)."""
+
+    def __init__(self, least: int, eos: list[int]) -> None:
+        self.least, self.eos = least, eos
+
+    def __call__(self, sequences: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if sequences.shape[-1] - 1 < self.least:
+            scores[:, self.eos] = -float("inf")  # in place: the loops own their logits
+        return scores
+
+
+def logits_processors(config: GenerationConfig) -> list[Processor]:
     """The processors generate() builds for the supported settings, in its order."""
-    processors = LogitsProcessorList()
+    processors: list[Processor] = []
     if config.repetition_penalty is not None and config.repetition_penalty != 1.0:
         processors.append(RepetitionPenaltyLogitsProcessor(penalty=config.repetition_penalty))
     if config.no_repeat_ngram_size:
         processors.append(NoRepeatNGramLogitsProcessor(config.no_repeat_ngram_size))
     least, _ = new_token_limits(config)
     if least > 0 and eos_ids(config):
-        processors.append(MinNewTokensLengthLogitsProcessor(1, least, eos_ids(config)))
+        processors.append(MinNewTokens(least, eos_ids(config)))
     return processors
+
+
+def process(processors: list[Processor], sequences: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    for processor in processors:  # a plain loop: LogitsProcessorList inspects signatures on every call
+        scores = processor(sequences, scores)
+    return scores
 
 
 def generate(first: torch.Tensor, advance: Advance, config: GenerationConfig) -> torch.Tensor:
@@ -109,7 +131,7 @@ def greedy_search(
     for step in range(most):
         if logits_out is not None:
             logits_out.append(logits.clone())
-        tokens = processors(sequences, logits).argmax(dim=-1)
+        tokens = process(processors, sequences, logits).argmax(dim=-1)
         if len(eos):
             tokens = torch.where(unfinished, tokens, config.pad_token_id)
         sequences = torch.cat([sequences, tokens[:, None]], dim=-1)
@@ -149,7 +171,7 @@ def beam_search(first: torch.Tensor, advance: Advance, config: GenerationConfig)
     logits, cur_len = first, 1
     while True:
         flat = running[:, :, :cur_len].reshape(batch * beams, cur_len)
-        log_probs = processors(flat, torch.log_softmax(logits.float(), dim=-1))
+        log_probs = process(processors, flat, torch.log_softmax(logits.float(), dim=-1))
         log_probs = (log_probs.view(batch, beams, vocab) + running_scores[:, :, None]).view(batch, -1)
         # top-k continuations over all beams of an input
         topk_scores, topk_index = torch.topk(log_probs, k=keep)
