@@ -7,7 +7,10 @@ concurrent clients, every client sends DialogSum test dialogues back to back for
 asking for exactly `--new-tokens` greedy tokens so random weights still do equal work. A separate prober
 hits /health every 50 ms meanwhile. Prints requests/s, p50/p95/p99 latency, error share and health p99.
 
+`--backend onnx` (or `int8`) serves the model's ONNX export instead (exported first, parity gate included).
+
 Usage: python scripts/bench_serve.py [--clients 1 4 16 64] [--seconds 20] [--new-tokens 32]
+       [--backend torch|onnx|int8]
 """
 
 from __future__ import annotations
@@ -140,13 +143,20 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--wait-ms", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--backend", choices=["torch", "onnx", "int8"], default="torch")
     args = p.parse_args()
     texts = dialogues(256)
     modes = {"batching": (args.batch_size, args.wait_ms), "batch size 1": (1, 0)}
     results: dict[tuple[str, int], dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = make_model_dir(Path(tmp), args.config, args.tokenizer, max_source_length=512)
+        if args.backend != "torch":
+            from t5sum.inference.onnx_export import export_onnx
+
+            quantize = "int8" if args.backend == "int8" else None
+            model_dir = export_onnx(model_dir, Path(tmp) / "onnx", quantize=quantize)
         print(
+            f"{args.backend} backend, "
             f"t5-small architecture, RANDOM init (throughput only), {len(texts)} dialogues, exactly "
             f"{args.new_tokens} greedy tokens per request, server threads {args.threads}, "
             f"{args.seconds:.0f} s per cell"
