@@ -65,13 +65,12 @@ def build_decoder_step(model) -> bytes:
     inner = heads * d_kv
     nodes, weights = [], []
 
-    def weight(name: str, tensor: torch.Tensor) -> str:
-        weights.append(numpy_helper.from_array(tensor.detach().float().numpy().copy(), name))
-        return name
-
     def constant(name: str, array: np.ndarray) -> str:
         weights.append(numpy_helper.from_array(array, name))
         return name
+
+    def weight(name: str, tensor: torch.Tensor) -> str:
+        return constant(name, tensor.detach().float().numpy().copy())
 
     def node(op: str, inputs: list[str], output: str | list[str], **attrs) -> str:
         outputs = [output] if isinstance(output, str) else output
@@ -88,6 +87,7 @@ def build_decoder_step(model) -> bytes:
         return node("MatMul", [x, weight(f"{name}.weight", module.weight.T)], name)
 
     decoder = model.decoder
+    act = SUPPORTED_ACTIVATIONS[config.dense_act_fn]
     node("Cast", ["encoder_attention_mask"], "mask_int32", to=TensorProto.INT32)
     hidden = node("Gather", [weight("embed_tokens", decoder.embed_tokens.weight), "input_ids"], "embedded")
     table = decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight  # [buckets, heads]
@@ -128,7 +128,6 @@ def build_decoder_step(model) -> bytes:
         hidden = node("Add", [hidden, out], f"{prefix}.h2")
         x = norm(hidden, ff.layer_norm, f"{prefix}.ff_norm")
         dense = ff.DenseReluDense
-        act = SUPPORTED_ACTIVATIONS[config.dense_act_fn]
         if config.is_gated_act:  # t5-v1.1 / flan-t5: act(x wi_0) * (x wi_1)
             gate = node(act, [linear(x, dense.wi_0, f"{prefix}.wi_0")], f"{prefix}.act")
             up = node("Mul", [gate, linear(x, dense.wi_1, f"{prefix}.wi_1")], f"{prefix}.gated")
