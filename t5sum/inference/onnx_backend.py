@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +33,40 @@ def session_options(threads: int | None = None):
     options.intra_op_num_threads = threads or os.cpu_count() or 1
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # idle workers sleep instead of spinning: between two decoder steps the search itself runs (torch ops on
-    # the logits), and spinning workers took its cores. Measured at batch 1 on 2 cores: beam 4 0.81 -> 0.41 s,
-    # greedy 0.37 -> 0.27 s (scripts/bench_inference.py shape, t5-small architecture)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # workers spin between the ~100 ops of one step (waking a sleeping worker per op cost ~15% of a batch-1
+    # step) and stop when the step returns: between two steps the search runs, and workers that spun on
+    # took its cores (beam 4 at batch 1 had gone from 0.41 to 0.81 s with spinning left on)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     return options
+
+
+_torch_threads_lock = threading.Lock()
+_torch_threads_users = 0
+_torch_threads_saved = 1
+
+
+@contextmanager
+def single_threaded_torch() -> Iterator[None]:
+    """torch runs on one thread while an onnx backend decodes (nested and concurrent calls included).
+
+    The search's torch ops (log-softmax, top-k over beams x vocabulary) are small; run on torch's thread pool
+    they leave its threads spinning into the next onnxruntime step, where they take the cores the step needs.
+    Measured at batch 1, beam 4, on 2 cores: 0.38 -> 0.28-0.31 s. torch's thread count is process-wide, so a
+    torch model run concurrently in another thread of the same process gets one thread meanwhile."""
+    global _torch_threads_users, _torch_threads_saved
+    with _torch_threads_lock:
+        if _torch_threads_users == 0:
+            _torch_threads_saved = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _torch_threads_users += 1
+    try:
+        yield
+    finally:
+        with _torch_threads_lock:
+            _torch_threads_users -= 1
+            if _torch_threads_users == 0:
+                torch.set_num_threads(_torch_threads_saved)
 
 
 class OnnxSeq2Seq:
@@ -120,10 +152,11 @@ class OnnxSummarizer(BatchedSummarizer):
     def generate_ids(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, config: GenerationConfig
     ) -> torch.Tensor:
-        first, advance = self.model.start(
-            input_ids, attention_mask, config.decoder_start_token_id, config.num_beams
-        )
-        return generate(first, advance, config)
+        with single_threaded_torch():
+            first, advance = self.model.start(
+                input_ids, attention_mask, config.decoder_start_token_id, config.num_beams
+            )
+            return generate(first, advance, config)
 
     def step_logits(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, config: GenerationConfig

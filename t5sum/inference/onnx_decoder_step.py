@@ -1,10 +1,14 @@
-"""A hand-built T5 decoder-step graph (the `decoder_with_past_model.onnx` of an export), about 16 nodes per
+"""A hand-built T5 decoder-step graph (the `decoder_with_past_model.onnx` of an export), about 14 nodes per
 layer instead of the exporter's ~65.
 
 At batch 1 a decoder step is a chain of matrix-vector products, and the exported graph spends a third of
 each step on ~400 small nodes around them (shape arithmetic, reshapes, transposes, cache concatenation).
-This graph writes the step with onnxruntime's CPU `MultiHeadAttention` (the self-attention cache is its
-past/present; the cross-attention cache is read in place), `SimplifiedLayerNormalization` and plain MatMuls.
+This graph writes the step with onnxruntime's CPU contrib ops:
+- `MultiHeadAttention`: the self-attention cache is its past/present; the cross-attention cache is read
+  in place;
+- `SkipSimplifiedLayerNormalization`: each residual add and the norm after it in one node;
+- `FusedMatMul` with transB: the weights keep torch's [out, in] layout (onnxruntime's batch-1 kernels read
+  it slightly faster), and the tied LM head reads the embedding table itself, its d_model**-0.5 as alpha.
 The relative position bias takes its bucket indices as an input (`position_buckets`, one per key position),
 computed outside the graph by `decoder_position_buckets`; the bias table itself stays in the graph.
 
@@ -74,7 +78,8 @@ def build_decoder_step(model) -> bytes:
 
     def node(op: str, inputs: list[str], output: str | list[str], **attrs) -> str:
         outputs = [output] if isinstance(output, str) else output
-        domain = "com.microsoft" if op in ("MultiHeadAttention", "FastGelu") else ""
+        contrib = ("MultiHeadAttention", "FastGelu", "FusedMatMul", "SkipSimplifiedLayerNormalization")
+        domain = "com.microsoft" if op in contrib else ""
         nodes.append(helper.make_node(op, inputs, outputs, name=outputs[0], domain=domain, **attrs))
         return outputs[0]
 
@@ -83,8 +88,16 @@ def build_decoder_step(model) -> bytes:
         epsilon = module.variance_epsilon
         return node("SimplifiedLayerNormalization", [x, scale], name, axis=-1, epsilon=epsilon)
 
+    def add_norm(hidden: str, out: str, module, name: str) -> tuple[str, str]:
+        """(norm(hidden + out), hidden + out) in one node."""
+        scale = weight(f"{name}.weight", module.weight)
+        outputs = [name, "", "", f"{name}.residual"]
+        op = "SkipSimplifiedLayerNormalization"
+        node(op, [hidden, out, scale], outputs, epsilon=module.variance_epsilon)
+        return name, f"{name}.residual"
+
     def linear(x: str, module, name: str) -> str:
-        return node("MatMul", [x, weight(f"{name}.weight", module.weight.T)], name)
+        return node("FusedMatMul", [x, weight(f"{name}.weight", module.weight)], name, transB=1)
 
     decoder = model.decoder
     act = SUPPORTED_ACTIVATIONS[config.dense_act_fn]
@@ -94,13 +107,17 @@ def build_decoder_step(model) -> bytes:
     bias = node("Gather", [weight("relative_attention_bias", table), "position_buckets"], POSITION_BIAS_NODE)
     bias = node("Transpose", [bias], "bias_heads", perm=[1, 0])  # [heads, keys]
     bias = node("Unsqueeze", [bias, constant("bias_axes", np.array([0, 2]))], "position_bias")
+    out = None  # the previous layer's feed-forward output, added to the residual by the next norm
     for i, block in enumerate(decoder.block):
         own, cross, ff = block.layer
         prefix = f"layer{i}"
-        x = norm(hidden, own.layer_norm, f"{prefix}.self_norm")
+        if out is None:
+            x = norm(hidden, own.layer_norm, f"{prefix}.self_norm")
+        else:
+            x, hidden = add_norm(hidden, out, own.layer_norm, f"{prefix}.self_norm")
         attention = own.SelfAttention
         qkv_weight = torch.cat([attention.q.weight, attention.k.weight, attention.v.weight])
-        qkv = node("MatMul", [x, weight(f"{prefix}.qkv.weight", qkv_weight.T)], f"{prefix}.qkv")
+        qkv = node("FusedMatMul", [x, weight(f"{prefix}.qkv.weight", qkv_weight)], f"{prefix}.qkv", transB=1)
         split = constant(f"{prefix}.qkv.split", np.array([inner] * 3))
         q, k, v = (f"{prefix}.{part}" for part in "qkv")
         node("Split", [qkv, split], [q, k, v], axis=-1)
@@ -114,8 +131,7 @@ def build_decoder_step(model) -> bytes:
             scale=1.0,
         )
         out = linear(attended, attention.o, f"{prefix}.self_out")
-        hidden = node("Add", [hidden, out], f"{prefix}.h1")
-        x = norm(hidden, cross.layer_norm, f"{prefix}.cross_norm")
+        x, hidden = add_norm(hidden, out, cross.layer_norm, f"{prefix}.cross_norm")
         q = linear(x, cross.EncDecAttention.q, f"{prefix}.cross_q")
         attended = node(
             "MultiHeadAttention",
@@ -125,24 +141,19 @@ def build_decoder_step(model) -> bytes:
             scale=1.0,
         )
         out = linear(attended, cross.EncDecAttention.o, f"{prefix}.cross_out")
-        hidden = node("Add", [hidden, out], f"{prefix}.h2")
-        x = norm(hidden, ff.layer_norm, f"{prefix}.ff_norm")
+        x, hidden = add_norm(hidden, out, ff.layer_norm, f"{prefix}.ff_norm")
         dense = ff.DenseReluDense
         if config.is_gated_act:  # t5-v1.1 / flan-t5: act(x wi_0) * (x wi_1)
             gate = node(act, [linear(x, dense.wi_0, f"{prefix}.wi_0")], f"{prefix}.act")
             up = node("Mul", [gate, linear(x, dense.wi_1, f"{prefix}.wi_1")], f"{prefix}.gated")
         else:
             up = node(act, [linear(x, dense.wi, f"{prefix}.wi")], f"{prefix}.act")
-        hidden = node("Add", [hidden, linear(up, dense.wo, f"{prefix}.wo")], f"{prefix}.h3")
-    hidden = norm(hidden, decoder.final_layer_norm, "final_norm")
+        out = linear(up, dense.wo, f"{prefix}.wo")
+    hidden, _ = add_norm(hidden, out, decoder.final_layer_norm, "final_norm")
     if config.tie_word_embeddings:
-        scale = weight("lm_scale", torch.tensor(d_model**-0.5))
-        hidden = node("Mul", [hidden, scale], "scaled")
-        # the tied head reads the embedding through a Transpose (folded when the session loads), not a copy
-        head = node("Transpose", ["embed_tokens"], "lm_head.weight", perm=[1, 0])
+        node("FusedMatMul", [hidden, "embed_tokens"], "logits", transB=1, alpha=d_model**-0.5)
     else:
-        head = weight("lm_head.weight", model.lm_head.weight.T)
-    node("MatMul", [hidden, head], "logits")
+        node("FusedMatMul", [hidden, weight("lm_head.weight", model.lm_head.weight)], "logits", transB=1)
 
     def value(name: str, shape: list, dtype=TensorProto.FLOAT):
         return helper.make_tensor_value_info(name, dtype, shape)

@@ -11,6 +11,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from t5sum.errors import T5SumError
@@ -139,17 +140,42 @@ def quiet_logging():
 
 
 def fold_transposed_weights(model) -> None:
-    """Transpose(initializer) -> a transposed initializer: the tied LM head reads the embedding through a
-    Transpose, which hides its weight from the quantizer."""
-    from onnx import numpy_helper
+    """Weights read transposed -> plain MatMuls on transposed initializers, which the quantizer rewrites:
+    - Transpose(initializer) (the exporter's tied LM head reads the embedding through one);
+    - FusedMatMul(x, W, transB=1, alpha) (t5sum's decoder step keeps torch's [out, in] layout) becomes
+      MatMul(x, W^T), after Mul(x, alpha) where alpha is not 1 (the tied head's d_model**-0.5)."""
+    from onnx import helper, numpy_helper
 
     weights = {w.name: w for w in model.graph.initializer}
-    for node in list(model.graph.node):
+
+    def transposed(name: str, perm: list[int] | None, as_name: str) -> None:
+        array = numpy_helper.to_array(weights[name]).transpose(perm)
+        model.graph.initializer.append(numpy_helper.from_array(array.copy(), as_name))
+
+    for index, node in reversed(list(enumerate(model.graph.node))):
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "Transpose" and node.input[0] in weights:
-            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
-            array = numpy_helper.to_array(weights[node.input[0]]).transpose(perm)
-            model.graph.initializer.append(numpy_helper.from_array(array.copy(), node.output[0]))
+            transposed(node.input[0], attrs.get("perm"), node.output[0])
             model.graph.node.remove(node)
+        elif node.op_type == "FusedMatMul" and node.input[1] in weights and attrs.get("transB") == 1:
+            if any(attrs.get(name, 0) for name in ("transA", "transBatchA", "transBatchB")):
+                continue
+            x, weight = node.input[0], f"{node.input[1]}.transposed.{node.output[0]}"
+            transposed(node.input[1], None, weight)
+            replacement = [helper.make_node("MatMul", [x, weight], list(node.output), name=node.name)]
+            alpha = attrs.get("alpha", 1.0)
+            if alpha != 1.0:
+                scale = f"{node.output[0]}.alpha"
+                model.graph.initializer.append(numpy_helper.from_array(np.array(alpha, np.float32), scale))
+                scaled = f"{x}.scaled.{node.output[0]}"
+                replacement.insert(0, helper.make_node("Mul", [x, scale], [scaled], name=scaled))
+                replacement[1].input[0] = scaled
+            model.graph.node.remove(node)
+            for offset, new_node in enumerate(replacement):
+                model.graph.node.insert(index + offset, new_node)
+    used = {name for node in model.graph.node for name in node.input}
+    for weight in [w for w in model.graph.initializer if w.name not in used]:
+        model.graph.initializer.remove(weight)  # the [out, in] copies the MatMuls no longer read
 
 
 def int8_report(fp32_summaries: Sequence[str], onnx_dir: Path, texts: Sequence[str]) -> dict[str, Any]:

@@ -8,15 +8,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
 from t5sum.errors import T5SumError
 from t5sum.inference import load_summarizer
-from t5sum.inference.onnx_backend import OnnxSummarizer
-from t5sum.inference.onnx_decoder_step import decoder_position_buckets
-from t5sum.inference.onnx_export import ParityError, check_parity, export_onnx, max_logit_delta
+from t5sum.inference.onnx_backend import OnnxSummarizer, session_options
+from t5sum.inference.onnx_decoder_step import build_decoder_step, decoder_position_buckets
+from t5sum.inference.onnx_export import (
+    ParityError,
+    check_parity,
+    export_onnx,
+    fold_transposed_weights,
+    max_logit_delta,
+)
 from t5sum.inference.torch_backend import TorchSummarizer
 from t5sum.train import train
 from tests.conftest import compose_train
@@ -85,6 +92,46 @@ def test_position_buckets_match_transformers(buckets: int, distance: int) -> Non
         assert decoder_position_buckets(length, buckets, distance).tolist() == expected.tolist()
 
 
+@pytest.mark.parametrize("layout", ["t5 (tied head)", "flan-t5 (gated gelu, untied head)"])
+def test_weights_folded_for_the_quantizer_keep_the_step_logits(layout: str) -> None:
+    """int8 export first turns the step's FusedMatMul(x, W, transB, alpha) into plain MatMuls (the form the
+    quantizer rewrites): same logits and caches, the tied head's alpha included."""
+    import onnx
+    import onnxruntime as ort
+
+    flan = layout.startswith("flan")
+    config = T5Config(
+        vocab_size=96, d_model=32, d_kv=8, d_ff=48, num_layers=2, num_heads=4, decoder_start_token_id=0,
+        feed_forward_proj="gated-gelu" if flan else "relu", tie_word_embeddings=not flan,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    graph = onnx.load_from_string(build_decoder_step(T5ForConditionalGeneration(config).eval()))
+    fused = [n for n in graph.graph.node if n.op_type == "FusedMatMul"]
+    assert len(fused) == 2 * (6 + flan) + 1  # qkv, self out, cross q, cross out, wi(_0, _1), wo; the head
+    folded = onnx.ModelProto()
+    folded.CopyFrom(graph)
+    fold_transposed_weights(folded)
+    assert not [n for n in folded.graph.node if n.op_type == "FusedMatMul"]
+    assert sum(n.op_type == "MatMul" for n in folded.graph.node) == len(fused)
+    rng = np.random.default_rng(0)
+    feeds = {
+        "input_ids": np.array([[5], [7]]),
+        "encoder_attention_mask": np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]),
+        "position_buckets": decoder_position_buckets(4, 32, 128),
+    }
+    for i in range(2):
+        for kv in ("key", "value"):
+            feeds[f"past_key_values.{i}.decoder.{kv}"] = rng.standard_normal((2, 4, 3, 8), np.float32)
+            feeds[f"past_key_values.{i}.encoder.{kv}"] = rng.standard_normal((2, 4, 5, 8), np.float32)
+    outputs = [
+        ort.InferenceSession(m.SerializeToString(), session_options(1), providers=["CPUExecutionProvider"])
+        .run(None, feeds)
+        for m in (graph, folded)
+    ]  # fmt: skip
+    for before, after in zip(*outputs, strict=True):
+        np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
+
+
 def test_both_backends_return_identical_text_on_mixed_lengths(full_run: Path, exported: Path) -> None:
     rows = [json.loads(line) for line in (ROOT / "t5sum/resources/sample/validation.jsonl").open()][:10]
     texts = [r["document"] for r in rows] + [rows[0]["document"][:40]]  # very different lengths, padded
@@ -93,6 +140,36 @@ def test_both_backends_return_identical_text_on_mixed_lengths(full_run: Path, ex
     assert onnx_backend.summarize(texts) == torch_backend.summarize(texts)
     beams = {"num_beams": 3, "no_repeat_ngram_size": 2, "length_penalty": 1.5, "early_stopping": True}
     assert onnx_backend.summarize(texts[:4], **beams) == torch_backend.summarize(texts[:4], **beams)
+
+
+def test_onnx_search_runs_torch_on_one_thread_and_gives_threads_back(exported: Path, monkeypatch) -> None:
+    from t5sum.inference import onnx_backend
+
+    seen: list[int] = []
+    real_generate = onnx_backend.generate
+
+    def recording_generate(first, advance, config):
+        seen.append(torch.get_num_threads())
+        if config.max_new_tokens == 3:
+            raise RuntimeError("failed mid-search")
+        return real_generate(first, advance, config)
+
+    monkeypatch.setattr(onnx_backend, "generate", recording_generate)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        summarizer = load_summarizer(exported)
+        summarizer.summarize(["#Person1#: hi. #Person2#: hello."])
+        assert seen == [1] and torch.get_num_threads() == 2
+        with onnx_backend.single_threaded_torch():  # nested (or concurrent) calls: the last one out restores
+            summarizer.summarize(["#Person1#: hi."])
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError, match="mid-search"):
+            summarizer.summarize(["#Person1#: hi."], max_new_tokens=3)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_lora_run_exports_merged_and_passes_parity(tmp_path: Path) -> None:
@@ -159,6 +236,8 @@ def test_export_cli_rejects_a_directory_that_is_not_a_run(tmp_path: Path) -> Non
 
 
 def test_int8_export_is_smaller_and_reports_its_drift(tmp_path: Path, full_run: Path) -> None:
+    import onnx
+
     out = export_onnx(full_run, tmp_path / "int8", quantize="int8")
     manifest = json.loads((out / "manifest.json").read_text())
     quantization = manifest["quantization"]
@@ -167,6 +246,11 @@ def test_int8_export_is_smaller_and_reports_its_drift(tmp_path: Path, full_run: 
     if quantization["identical_outputs_share"] == 1:
         assert quantization["rougeL_f_vs_fp32"] == 100
     assert manifest["sizes"]["int8_mb"] < 0.5 * manifest["sizes"]["fp32_mb"]
+    for name in ("decoder_model.onnx", "decoder_with_past_model.onnx"):  # every weight matmul is int8
+        graph = onnx.load(str(out / name)).graph
+        weights = {w.name for w in graph.initializer}
+        matmuls = [n for n in graph.node if "MatMul" in n.op_type and set(n.input[1:2]) & weights]
+        assert matmuls and all(n.op_type == "MatMulNBits" for n in matmuls), name
     assert load_summarizer(out).summarize(["#Person1#: hi. #Person2#: hello."])[0] is not None
     with pytest.raises(T5SumError, match="quantize"):
         export_onnx(full_run, out, quantize="int4")
