@@ -27,9 +27,9 @@ def detect_backend(path: str | Path) -> str:
 def load_summarizer(
     path: str | Path, backend: str = "auto", threads: int | None = None, **kwargs
 ) -> BatchedSummarizer:
-    """`auto`: see `detect_backend`. `threads` sets torch's intra-op threads (transformers' generate loop runs
-    torch ops on either backend) and onnxruntime's for an export: oversubscribed threads swing latency 3-10x
-    on small machines, so servers set it deliberately."""
+    """`auto`: see `detect_backend`. `threads` sets torch's intra-op threads (the torch backend's model and
+    generate loop) and onnxruntime's for an export, whose search then runs torch on one thread during each
+    call: oversubscribed threads swing latency 3-10x on small machines, so servers set it deliberately."""
     if backend == "auto":
         backend = detect_backend(path)
     if threads:
