@@ -105,20 +105,24 @@ class OnnxSeq2Seq:
         cache = {past_name(name): value for name, value in outputs.items() if name != "logits"}
         cache = {name: value for name, value in cache.items() if name in self.step_inputs}
         own = [name for name in cache if ".decoder." in name]  # the self-attention cache follows the beams
+        fixed = {name: cache.pop(name) for name in list(cache) if name not in own}
+        fixed["encoder_attention_mask"] = mask
+        present = [self.step_outputs.index(name.replace("past_key_values", "present")) for name in own]
+        logits_at = self.step_outputs.index("logits")
 
         def advance(tokens: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
             if rows is not None:
                 order = rows.numpy()
                 for name in own:
                     cache[name] = cache[name][order]
-            feeds = {"input_ids": tokens.numpy()[:, None], "encoder_attention_mask": mask, **cache}
+            feeds = {"input_ids": tokens.numpy()[:, None], **fixed, **cache}
             if self.buckets:
                 length = cache[own[0]].shape[2] + 1  # keys: the cached positions and this one
                 feeds["position_buckets"] = decoder_position_buckets(length, *self.buckets)
-            step = dict(zip(self.step_outputs, self.decoder_with_past.run(None, feeds), strict=True))
-            for name in own:
-                cache[name] = step[name.replace("past_key_values", "present")]
-            return torch.from_numpy(step["logits"][:, -1])
+            step = self.decoder_with_past.run(None, feeds)
+            for name, index in zip(own, present, strict=True):
+                cache[name] = step[index]
+            return torch.from_numpy(step[logits_at][:, -1])
 
         return torch.from_numpy(outputs["logits"][:, -1]), advance
 
