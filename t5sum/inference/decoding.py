@@ -80,12 +80,14 @@ class MinNewTokens:
     MinNewTokensLengthLogitsProcessor with a prompt of 1, which rebuilds its EOS mask on every call)."""
 
     def __init__(self, least: int, eos: list[int]) -> None:
-        self.least, self.eos = least, np.array(eos, dtype=np.int64)
+        self.least, self.eos = least, eos
 
     def __call__(self, sequences: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         if sequences.shape[-1] - 1 < self.least:
-            # in place, through numpy (the loops own their logits): `scores[:, ids] =` took 80 us a step
-            scores.detach().numpy()[:, self.eos] = -np.inf
+            # in place, through numpy (the loops own their logits): torch's `scores[:, ids] =` took 80 us
+            array = scores.detach().numpy()
+            for token in self.eos:
+                array[:, token] = -np.inf
         return scores
 
 
@@ -143,7 +145,7 @@ def greedy_search(
         tokens = logits.detach().numpy().argmax(axis=-1)  # numpy's: 2 us per 32k row, torch's 29 us
         if len(eos):
             tokens = np.where(unfinished, tokens, pad)
-            unfinished &= ~np.isin(tokens, eos)
+            unfinished &= (tokens[:, None] != eos).all(axis=-1)  # np.isin: 120 us cold, this 10
         sequences[:, length] = tokens
         length += 1
         if not unfinished.any() or step + 1 == most:
