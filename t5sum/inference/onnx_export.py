@@ -173,7 +173,7 @@ def fold_transposed_weights(model) -> None:
             model.graph.node.remove(node)
             for offset, new_node in enumerate(replacement):
                 model.graph.node.insert(index + offset, new_node)
-    used = {name for node in model.graph.node for name in node.input}
+    used = {name for node in model.graph.node for name in node.input} | {o.name for o in model.graph.output}
     for weight in [w for w in model.graph.initializer if w.name not in used]:
         model.graph.initializer.remove(weight)  # the [out, in] copies the MatMuls no longer read
 
