@@ -138,7 +138,7 @@ def main() -> None:
                         [n for n in backends if n != "optimum"],
                         [n for n in backends if n == "optimum"],
                     ):
-                        for _ in range(args.repeats if names else 0):
+                        for _ in range(args.repeats):
                             for name in names:
                                 start = time.perf_counter()
                                 backends[name].generate(encoded, config)

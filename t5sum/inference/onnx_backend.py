@@ -81,10 +81,18 @@ class OnnxSeq2Seq:
             for name in GRAPHS
         )
         self.decoder_outputs = [o.name for o in self.decoder.get_outputs()]
-        self.step_outputs = [o.name for o in self.decoder_with_past.get_outputs()]
-        self.step_inputs = {i.name for i in self.decoder_with_past.get_inputs()}
+        step_outputs = [o.name for o in self.decoder_with_past.get_outputs()]
+        step_inputs = {i.name for i in self.decoder_with_past.get_inputs()}
+        # the first decoder's `present.*` outputs that the step reads back as `past_key_values.*`: the
+        # self-attention cache (the step returns it grown, under the same `present.*` name, at `present_at`)
+        # and the cross-attention cache (fixed for the whole call)
+        carried = [(name, past_name(name)) for name in self.decoder_outputs if past_name(name) in step_inputs]
+        self.self_cache = [(name, past) for name, past in carried if ".decoder." in past]
+        self.cross_cache = [(name, past) for name, past in carried if ".decoder." not in past]
+        self.present_at = [step_outputs.index(name) for name, _ in self.self_cache]
+        self.logits_at = step_outputs.index("logits")
         self.buckets = None  # t5sum's own decoder step takes the position buckets as an input
-        if "position_buckets" in self.step_inputs:
+        if "position_buckets" in step_inputs:
             config = json.loads((onnx_dir / "config.json").read_text())
             keys = ("relative_attention_num_buckets", "relative_attention_max_distance")
             self.buckets = tuple(config[key] for key in keys)
@@ -102,13 +110,9 @@ class OnnxSeq2Seq:
         if beams > 1:
             outputs = {name: np.repeat(value, beams, axis=0) for name, value in outputs.items()}
             mask = np.repeat(mask, beams, axis=0)
-        cache = {past_name(name): value for name, value in outputs.items() if name != "logits"}
-        cache = {name: value for name, value in cache.items() if name in self.step_inputs}
-        own = [name for name in cache if ".decoder." in name]  # the self-attention cache follows the beams
-        fixed = {name: cache.pop(name) for name in list(cache) if name not in own}
-        fixed["encoder_attention_mask"] = mask
-        present = [self.step_outputs.index(name.replace("past_key_values", "present")) for name in own]
-        logits_at = self.step_outputs.index("logits")
+        cache = {past: outputs[name] for name, past in self.self_cache}  # follows the beams
+        fixed = {past: outputs[name] for name, past in self.cross_cache} | {"encoder_attention_mask": mask}
+        own = list(cache)
 
         def advance(tokens: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
             if rows is not None:
@@ -120,9 +124,9 @@ class OnnxSeq2Seq:
                 length = cache[own[0]].shape[2] + 1  # keys: the cached positions and this one
                 feeds["position_buckets"] = decoder_position_buckets(length, *self.buckets)
             step = self.decoder_with_past.run(None, feeds)
-            for name, index in zip(own, present, strict=True):
+            for name, index in zip(own, self.present_at, strict=True):
                 cache[name] = step[index]
-            return torch.from_numpy(step[logits_at][:, -1])
+            return torch.from_numpy(step[self.logits_at][:, -1])
 
         return torch.from_numpy(outputs["logits"][:, -1]), advance
 
