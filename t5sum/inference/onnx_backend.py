@@ -21,6 +21,7 @@ from transformers import AutoTokenizer, GenerationConfig
 from t5sum.errors import T5SumError
 from t5sum.inference.base import BatchedSummarizer, InferenceSettings
 from t5sum.inference.decoding import Advance, check_supported, generate, greedy_search
+from t5sum.inference.draft_head import FULL_LOGITS, HIDDEN, DraftHead
 from t5sum.inference.onnx_decoder_step import decoder_position_buckets
 
 GRAPHS = ("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")
@@ -72,7 +73,9 @@ def single_threaded_torch() -> Iterator[None]:
 class OnnxSeq2Seq:
     """The three exported graphs as onnxruntime sessions, fed and read as numpy arrays."""
 
-    def __init__(self, onnx_dir: Path, threads: int | None = None) -> None:
+    def __init__(self, onnx_dir: Path, threads: int | None = None, draft_head: bool = True) -> None:
+        """`draft_head=False` decodes greedy search through the fp32 LM head even where the step graph has
+        an int8 draft of it (same tokens, slower: the comparison the benchmark prints)."""
         import onnxruntime as ort  # optional dependency: the onnx extra
 
         options = session_options(threads)
@@ -91,6 +94,10 @@ class OnnxSeq2Seq:
         self.cross_cache = [(name, past) for name, past in carried if ".decoder." not in past]
         self.present_at = [step_outputs.index(name) for name, _ in self.self_cache]
         self.logits_at = step_outputs.index("logits")
+        self.has_draft = FULL_LOGITS in step_inputs  # its head is picked per call, by `full_logits`
+        use_draft = self.has_draft and draft_head
+        self.draft = DraftHead.from_step_graph(onnx_dir / GRAPHS[2]) if use_draft else None
+        self.hidden_at = step_outputs.index(HIDDEN) if self.has_draft else None
         self.buckets = None  # t5sum's own decoder step takes the position buckets as an input
         if "position_buckets" in step_inputs:
             config = json.loads((onnx_dir / "config.json").read_text())
@@ -98,10 +105,18 @@ class OnnxSeq2Seq:
             self.buckets = tuple(config[key] for key in keys)
 
     def start(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, start_token: int, beams: int = 1
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        start_token: int,
+        beams: int = 1,
+        exact_logits: bool = False,
     ) -> tuple[torch.Tensor, Advance]:
         """Encode, decode the start token, repeat each input's rows `beams` times. Returns the first logits
-        [batch * beams, vocab] and the `advance` function of this call (its caches are its own)."""
+        [batch * beams, vocab] and the `advance` function of this call (its caches are its own). Greedy
+        calls (one beam) get `DraftLogits` from `advance` where the export has a draft head, unless
+        `exact_logits`; beam search and `exact_logits` get the fp32 logits."""
+        draft = self.draft if beams == 1 and not exact_logits else None
         ids, mask = input_ids.numpy(), attention_mask.numpy()
         hidden = self.encoder.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         start = np.full((ids.shape[0], 1), start_token, dtype=np.int64)
@@ -112,6 +127,8 @@ class OnnxSeq2Seq:
             mask = np.repeat(mask, beams, axis=0)
         cache = {past: outputs[name] for name, past in self.self_cache}  # follows the beams
         fixed = {past: outputs[name] for name, past in self.cross_cache} | {"encoder_attention_mask": mask}
+        if self.has_draft:
+            fixed[FULL_LOGITS] = np.array(draft is None)
         own = list(cache)
 
         def advance(tokens: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
@@ -126,7 +143,10 @@ class OnnxSeq2Seq:
             step = self.decoder_with_past.run(None, feeds)
             for name, index in zip(own, self.present_at, strict=True):
                 cache[name] = step[index]
-            return torch.from_numpy(step[self.logits_at][:, -1])
+            logits = step[self.logits_at][:, -1]
+            if draft is not None:
+                return draft.logits(logits, step[self.hidden_at][:, -1])
+            return torch.from_numpy(logits)
 
         return torch.from_numpy(outputs["logits"][:, -1]), advance
 
@@ -136,7 +156,9 @@ def past_name(present: str) -> str:
 
 
 class OnnxSummarizer(BatchedSummarizer):
-    def __init__(self, onnx_dir: str | Path, batch_size: int = 8, threads: int | None = None) -> None:
+    def __init__(
+        self, onnx_dir: str | Path, batch_size: int = 8, threads: int | None = None, draft_head: bool = True
+    ) -> None:
         onnx_dir = Path(onnx_dir)
         missing = [name for name in GRAPHS if not (onnx_dir / name).is_file()]
         if missing:
@@ -153,7 +175,7 @@ class OnnxSummarizer(BatchedSummarizer):
         )
         check_supported(self.generation_config)
         try:
-            self.model = OnnxSeq2Seq(onnx_dir, threads)
+            self.model = OnnxSeq2Seq(onnx_dir, threads, draft_head)
         except Exception as err:
             raise T5SumError(f"Could not load the ONNX export in {onnx_dir}: {err}") from err
 
@@ -171,6 +193,8 @@ class OnnxSummarizer(BatchedSummarizer):
     ) -> torch.Tensor:
         """Greedy decoding's raw logits per step, [steps, batch, vocab] (the parity gate's comparison)."""
         logits: list[torch.Tensor] = []
-        first, advance = self.model.start(input_ids, attention_mask, config.decoder_start_token_id)
+        first, advance = self.model.start(
+            input_ids, attention_mask, config.decoder_start_token_id, exact_logits=True
+        )
         greedy_search(first, advance, config, logits)
         return torch.stack(logits)

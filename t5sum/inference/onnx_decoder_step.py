@@ -9,6 +9,9 @@ This graph writes the step with onnxruntime's CPU contrib ops:
 - `SkipSimplifiedLayerNormalization`: each residual add and the norm after it in one node;
 - `FusedMatMul` with transB: the weights keep torch's [out, in] layout (onnxruntime's batch-1 kernels read
   it slightly faster), and the tied LM head reads the embedding table itself, its d_model**-0.5 as alpha.
+- an int8 draft of the LM head beside the fp32 one (fp32 exports of models whose d_model is a multiple of
+  32): `full_logits` picks one per call (an `If`), and `hidden` returns the final hidden state, from which
+  greedy search gets the exact argmax through the draft's bounds (`t5sum.inference.draft_head`).
 The relative position bias takes its bucket indices as an input (`position_buckets`, one per key position),
 computed outside the graph by `decoder_position_buckets`; the bias table itself stays in the graph.
 
@@ -18,12 +21,22 @@ export's parity gate checks the result against PyTorch like any other graph.
 
 from __future__ import annotations
 
+import json
 import math
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from t5sum.inference.draft_head import (
+    FULL_LOGITS,
+    HIDDEN,
+    METADATA_KEY,
+    draft_matmul,
+    quantize_rows,
+    supports_draft,
+)
 
 STEP_GRAPH = "decoder_with_past_model.onnx"
 MAX_GRAPH_BYTES = 1.8e9  # one protobuf holds under 2 GB; larger models keep the exporter's graph
@@ -32,8 +45,9 @@ SUPPORTED_ACTIVATIONS = {"relu": "Relu", "gelu_new": "FastGelu"}
 POSITION_BIAS_NODE = "bias_rows"  # the Gather from the relative-position table (int8 export leaves it fp32)
 
 
-def replace_decoder_step(model, onnx_dir: Path) -> str:
-    """Write t5sum's decoder step over the exporter's for T5 models; returns which graph the export uses."""
+def replace_decoder_step(model, onnx_dir: Path, draft_head: bool = True) -> str:
+    """Write t5sum's decoder step over the exporter's for T5 models; returns which graph the export uses.
+    `draft_head` adds the int8 draft of the LM head that exact greedy decoding reads (fp32 exports)."""
     step_bytes = 4 * sum(p.numel() for p in [*model.decoder.parameters(), *model.lm_head.parameters()])
     config = model.config
     if (
@@ -42,7 +56,9 @@ def replace_decoder_step(model, onnx_dir: Path) -> str:
         or step_bytes > MAX_GRAPH_BYTES
     ):
         return "optimum"
-    (onnx_dir / STEP_GRAPH).write_bytes(build_decoder_step(model))
+    (onnx_dir / STEP_GRAPH).write_bytes(build_decoder_step(model, draft_head))
+    if draft_head and supports_draft(config.d_model):
+        return "t5sum (MultiHeadAttention, int8 draft LM head for exact greedy)"
     return "t5sum (MultiHeadAttention)"
 
 
@@ -60,7 +76,7 @@ def decoder_position_buckets(length: int, num_buckets: int, max_distance: int) -
     return buckets
 
 
-def build_decoder_step(model) -> bytes:
+def build_decoder_step(model, draft_head: bool = True) -> bytes:
     """The decoder-with-past graph of a `T5ForConditionalGeneration` (LoRA merged), serialized."""
     from onnx import TensorProto, helper, numpy_helper
 
@@ -151,9 +167,39 @@ def build_decoder_step(model) -> bytes:
         out = linear(up, dense.wo, f"{prefix}.wo")
     hidden, _ = add_norm(hidden, out, decoder.final_layer_norm, "final_norm")
     if config.tie_word_embeddings:
-        node("FusedMatMul", [hidden, "embed_tokens"], "logits", transB=1, alpha=d_model**-0.5)
+        head, scale = "embed_tokens", d_model**-0.5
     else:
-        node("FusedMatMul", [hidden, weight("lm_head.weight", model.lm_head.weight)], "logits", transB=1)
+        head, scale = weight("lm_head.weight", model.lm_head.weight), 1.0
+    draft = draft_head and supports_draft(d_model)
+    exact_logits = "exact_logits" if draft else "logits"
+    exact_head = helper.make_node(
+        "FusedMatMul", [hidden, head], [exact_logits], name=exact_logits, domain="com.microsoft", transB=1,
+        alpha=scale,
+    )  # fmt: skip
+    if not draft:
+        nodes.append(exact_head)
+    else:  # `full_logits` picks the fp32 head or its int8 draft (t5sum.inference.draft_head)
+        exact = next(w for w in weights if w.name == head)
+        codes, scales = quantize_rows(numpy_helper.to_array(exact) * np.float32(scale))
+        codes_name, scales_name = constant("draft_head.codes", codes), constant("draft_head.scales", scales)
+        draft_head_node = draft_matmul(
+            hidden, codes_name, scales_name, "draft_logits", d_model, config.vocab_size
+        )
+        then_output, else_output = (
+            helper.make_tensor_value_info(name, TensorProto.FLOAT, None)
+            for name in (exact_logits, "draft_logits")
+        )
+        nodes.append(
+            helper.make_node(
+                "If",
+                [FULL_LOGITS],
+                ["logits"],
+                name="head",
+                then_branch=helper.make_graph([exact_head], "exact_head", [], [then_output]),
+                else_branch=helper.make_graph([draft_head_node], "draft_head", [], [else_output]),
+            )
+        )
+        node("Identity", [hidden], HIDDEN)
 
     def value(name: str, shape: list, dtype=TensorProto.FLOAT):
         return helper.make_tensor_value_info(name, dtype, shape)
@@ -167,10 +213,17 @@ def build_decoder_step(model) -> bytes:
         value("position_buckets", ["past_decoder_sequence_length + 1"], TensorProto.INT64),
     ]
     outputs = [value("logits", ["batch_size", 1, config.vocab_size])]
+    if draft:
+        inputs.append(value(FULL_LOGITS, [], TensorProto.BOOL))
+        outputs.append(value(HIDDEN, ["batch_size", 1, d_model]))
     for i in range(len(decoder.block)):
         inputs += [value(f"past_key_values.{i}.decoder.{kv}", past_shape) for kv in ("key", "value")]
         inputs += [value(f"past_key_values.{i}.encoder.{kv}", cached_shape) for kv in ("key", "value")]
         outputs += [value(f"present.{i}.decoder.{kv}", present_shape) for kv in ("key", "value")]
     graph = helper.make_graph(nodes, "t5sum_decoder_step", inputs, outputs, weights)
     opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
-    return helper.make_model(graph, opset_imports=opsets).SerializeToString()
+    model_proto = helper.make_model(graph, opset_imports=opsets)
+    if draft:
+        spec = {"initializers": [head, "draft_head.codes", "draft_head.scales"], "scale": scale}
+        helper.set_model_props(model_proto, {METADATA_KEY: json.dumps(spec)})
+    return model_proto.SerializeToString()

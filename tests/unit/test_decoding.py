@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
 
 from t5sum.errors import T5SumError
 from t5sum.inference.decoding import check_supported, generate
+from t5sum.inference.draft_head import DraftLogits
 
 EOS = 1
 
@@ -85,3 +87,48 @@ def test_settings_the_loops_do_not_implement_are_refused_by_name() -> None:
     check_supported(GenerationConfig(num_beams=4, no_repeat_ngram_size=3, length_penalty=2.0))
     with pytest.raises(T5SumError, match=r"do_sample.*bad_words_ids|bad_words_ids.*do_sample"):
         check_supported(GenerationConfig(do_sample=True, bad_words_ids=[[5]]))
+
+
+def drafted(advance, bound_scale: float, stats: dict[str, int], seed: int = 0):
+    """`advance` returning DraftLogits: each exact logit moved by a random amount within a random bound (up
+    to `bound_scale` of the row's spread), so the draft's own argmax is often wrong. `stats` counts rows,
+    rows whose draft argmax was wrong, and the exactly computed tokens."""
+    rng = np.random.default_rng(seed)
+
+    def draft_advance(tokens: torch.Tensor, rows: torch.Tensor | None) -> DraftLogits:
+        exact = advance(tokens, rows).numpy()
+        bound = rng.uniform(0, bound_scale, exact.shape) * exact.std(axis=-1, keepdims=True)
+        draft = exact + rng.uniform(-1, 1, exact.shape) * bound
+        stats["rows"] += len(exact)
+        stats["wrong_draft"] += int((draft.argmax(-1) != exact.argmax(-1)).sum())
+
+        def exact_of(row: int, ids: np.ndarray) -> np.ndarray:
+            stats["computed"] += len(ids)
+            return exact[row, ids]
+
+        return DraftLogits(draft - bound, draft + bound, exact_of)
+
+    return draft_advance
+
+
+GREEDY = [s for s in SETTINGS if s["num_beams"] == 1]
+
+
+@pytest.mark.parametrize("settings", GREEDY, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()))
+@torch.inference_mode()
+def test_greedy_search_over_bounded_logits_picks_the_exact_argmax(settings: dict) -> None:
+    """Greedy search given only bounds on the logits (the onnx backend's int8 draft of the LM head) and
+    exact values on request returns generate()'s tokens, computing only the few tokens that could win."""
+    stats = {"rows": 0, "wrong_draft": 0, "computed": 0}
+    for seed, eos_boost in [(0, 1.0), (1, 6.0), (2, 12.0)]:
+        model = tiny_model(seed, eos_boost)
+        input_ids = torch.randint(2, 48, (3, 9))
+        config = GenerationConfig(
+            decoder_start_token_id=0, pad_token_id=0, eos_token_id=EOS, max_new_tokens=12, **settings
+        )
+        expected = model.generate(input_ids=input_ids, generation_config=config)
+        first, advance = torch_decoder(model, input_ids, torch.ones_like(input_ids), 0, 1)
+        got = generate(first, drafted(advance, 0.5, stats, seed), config)
+        assert got.tolist() == expected.tolist(), (seed, settings)
+    assert stats["wrong_draft"], "the draft always had the right argmax: the test lost its point"
+    assert stats["computed"] < 0.5 * 48 * stats["rows"]  # only candidates are computed exactly

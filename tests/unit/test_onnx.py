@@ -31,6 +31,10 @@ from tests.conftest import compose_train
 ROOT = Path(__file__).resolve().parents[2]
 
 
+ROWS = [json.loads(line) for line in (ROOT / "t5sum/resources/sample/validation.jsonl").open()][:10]
+MIXED_TEXTS = [r["document"] for r in ROWS] + [ROWS[0]["document"][:40]]  # very different lengths, padded
+
+
 def tiny_run(tmp: Path, *overrides: str) -> Path:
     cfg = compose_train(
         ["experiment=smoke", "logger=none", "trainer.max_epochs=1", "test_after_fit=false", *overrides], tmp
@@ -56,6 +60,7 @@ def test_export_writes_graphs_settings_and_a_passing_manifest(full_run: Path, ex
     assert {"t5sum.json", "tokenizer.json", "generation_config.json", "manifest.json"} <= names
     assert "decoder_model_merged.onnx" not in names  # unused by the backend: not shipped
     assert manifest_of(exported)["decoder_step"].startswith("t5sum")
+    assert "draft" in manifest_of(exported)["decoder_step"]  # fp32 greedy reads the int8 draft head
     manifest = json.loads((exported / "manifest.json").read_text())
     assert manifest["parity"]["batch_1_identical"] and manifest["parity"]["batch_4_identical"]
     assert 0 <= manifest["parity"]["max_logit_delta_padded_batch"] <= 1e-3
@@ -75,7 +80,7 @@ def test_flan_layout_exports_through_t5sums_decoder_step(tmp_path: Path, full_ru
     torch.manual_seed(0)
     T5ForConditionalGeneration(config).save_pretrained(model_dir)
     manifest = manifest_of(export_onnx(model_dir, tmp_path / "onnx"))
-    assert manifest["decoder_step"].startswith("t5sum")
+    assert manifest["decoder_step"].startswith("t5sum") and "draft" in manifest["decoder_step"]
     assert manifest["parity"]["batch_1_identical"] and manifest["parity"]["batch_4_identical"]
 
 
@@ -105,7 +110,8 @@ def test_weights_folded_for_the_quantizer_keep_the_step_logits(layout: str) -> N
         feed_forward_proj="gated-gelu" if flan else "relu", tie_word_embeddings=not flan,
     )  # fmt: skip
     torch.manual_seed(0)
-    graph = onnx.load_from_string(build_decoder_step(T5ForConditionalGeneration(config).eval()))
+    model = T5ForConditionalGeneration(config).eval()
+    graph = onnx.load_from_string(build_decoder_step(model, draft_head=False))
     fused = [n for n in graph.graph.node if n.op_type == "FusedMatMul"]
     assert len(fused) == 2 * (6 + flan) + 1  # qkv, self out, cross q, cross out, wi(_0, _1), wo; the head
     folded = onnx.ModelProto()
@@ -132,9 +138,40 @@ def test_weights_folded_for_the_quantizer_keep_the_step_logits(layout: str) -> N
         np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
 
 
+def test_draft_head_bounds_hold_on_every_token_of_every_step(exported: Path) -> None:
+    """The fp32 step's int8 draft head: every exact logit lies within its bound, the bound is narrower than
+    the logits' spread (it prunes), and the exact values it falls back to are the fp32 head's."""
+    model = OnnxSummarizer(exported).model
+    assert model.draft is not None
+    summarizer = OnnxSummarizer(exported)
+    input_ids, mask = summarizer.pad_batch(summarizer.encode(MIXED_TEXTS[:4]))
+    first, exact_advance = model.start(input_ids, mask, 0, exact_logits=True)
+    _, draft_advance = model.start(input_ids, mask, 0)
+    tokens, vocab = first.argmax(-1), first.shape[-1]
+    for _ in range(8):
+        exact = exact_advance(tokens, None).numpy()
+        draft = draft_advance(tokens, None)
+        assert (draft.low < exact).all() and (exact < draft.high).all()
+        assert (draft.high - draft.low).mean() < exact.std()
+        for row in range(len(exact)):
+            np.testing.assert_allclose(draft.exact(row, np.arange(vocab)), exact[row], rtol=1e-4, atol=1e-5)
+        tokens = torch.from_numpy(exact.argmax(-1))
+
+
+@pytest.mark.parametrize(
+    "overrides", [{}, {"no_repeat_ngram_size": 2, "min_new_tokens": 6, "repetition_penalty": 1.3}]
+)
+def test_greedy_through_the_draft_head_gives_the_fp32_heads_ids(exported: Path, overrides: dict) -> None:
+    drafted, exact = OnnxSummarizer(exported), OnnxSummarizer(exported, draft_head=False)
+    assert exact.model.draft is None
+    input_ids, mask = drafted.pad_batch(drafted.encode(MIXED_TEXTS))
+    config = drafted.resolve_config(overrides)
+    expected = exact.generate_ids(input_ids, mask, config)
+    assert drafted.generate_ids(input_ids, mask, config).tolist() == expected.tolist()
+
+
 def test_both_backends_return_identical_text_on_mixed_lengths(full_run: Path, exported: Path) -> None:
-    rows = [json.loads(line) for line in (ROOT / "t5sum/resources/sample/validation.jsonl").open()][:10]
-    texts = [r["document"] for r in rows] + [rows[0]["document"][:40]]  # very different lengths, padded
+    texts = MIXED_TEXTS
     torch_backend, onnx_backend = load_summarizer(full_run), load_summarizer(exported)
     assert isinstance(onnx_backend, OnnxSummarizer)
     assert onnx_backend.summarize(texts) == torch_backend.summarize(texts)
@@ -251,6 +288,7 @@ def test_int8_export_is_smaller_and_reports_its_drift(tmp_path: Path, full_run: 
         weights = {w.name for w in graph.initializer}
         matmuls = [n for n in graph.node if "MatMul" in n.op_type and set(n.input[1:2]) & weights]
         assert matmuls and all(n.op_type == "MatMulNBits" for n in matmuls), name
+        assert "If" not in {n.op_type for n in graph.node}  # the fp32 step's draft head is not kept
     assert load_summarizer(out).summarize(["#Person1#: hi. #Person2#: hello."])[0] is not None
     with pytest.raises(T5SumError, match="quantize"):
         export_onnx(full_run, out, quantize="int4")
