@@ -7,14 +7,16 @@ Then, for batch x input tokens x beams, times each backend's `generate()` on ide
 row exactly `tokens` long) with exactly `--new-tokens` new tokens (min = max, so random weights still do
 equal work). Backends:
   torch   TorchSummarizer (HF generate on the PyTorch model)
-  onnx    OnnxSummarizer on the fp32 export (t5sum's sessions and its own greedy/beam loops)
+  onnx    OnnxSummarizer on the fp32 export (t5sum's sessions and its own greedy/beam loops; greedy reads
+          the int8 draft of the LM head and computes the tokens that can win exactly)
+  fullhead  the same fp32 export with draft_head=False: greedy reads the fp32 LM head (same tokens)
   int8    OnnxSummarizer on the int8 export (MatMulNBits int8 weights, int8 embeddings)
   optimum optimum's own fp32 export (its exporter's graphs) and ORTModelForSeq2SeqLM.generate, default
           session options (the peer)
 Cells are interleaved per repeat; p50 latency, generated tokens/s and the ratio against torch are printed.
 
 Usage: python scripts/bench_inference.py [--batch-sizes 1 8] [--tokens 128 512] [--beams 1 4]
-       [--new-tokens 32] [--repeats 3] [--backends torch onnx int8 optimum]
+       [--new-tokens 32] [--repeats 3] [--backends torch onnx fullhead int8 optimum]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, GenerationConfig
 
 from t5sum.inference import load_summarizer
+from t5sum.inference.onnx_backend import OnnxSummarizer
 from t5sum.inference.onnx_export import PARITY_TEXT, export_onnx
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
@@ -92,6 +95,8 @@ def main() -> None:
         backends = {"torch": load_summarizer(model_dir, backend="torch")}
         if "onnx" in args.backends:
             backends["onnx"] = load_summarizer(onnx_dir, backend="onnx", threads=args.threads)
+        if "fullhead" in args.backends:
+            backends["fullhead"] = OnnxSummarizer(onnx_dir, threads=args.threads, draft_head=False)
         if "int8" in args.backends:
             int8_dir = export_onnx(model_dir, Path(tmp) / "int8", quantize="int8")
             backends["int8"] = load_summarizer(int8_dir, backend="onnx", threads=args.threads)

@@ -163,17 +163,23 @@ def draft_argmax(logits: DraftLogits, processors: list[Processor], sequences: to
     best lower bound cannot win, and the few that can are computed exactly. Every processor here maps each
     token's score on its own and monotonically (a mask to -inf, the repetition penalty), so processed
     bounds still bound the processed exact logits."""
-    low, high = logits.low, logits.high
     if processors:
-        low = process(processors, sequences, torch.from_numpy(low)).numpy()
-        high = process(processors, sequences, torch.from_numpy(high)).numpy()
-    tokens = np.empty(len(low), dtype=np.int64)
-    for row in range(len(low)):
-        ids = np.flatnonzero(high[row] >= low[row].max())
+        low = process(processors, sequences, torch.from_numpy(logits.low)).numpy()
+        high = process(processors, sequences, torch.from_numpy(logits.high)).numpy()
+        threshold = low.max(axis=-1)
+    else:  # the same test without the two shifted copies: draft + bound >= max(draft) - bound
+        high = logits.draft
+        threshold = high.max(axis=-1) - 2 * logits.bound
+    tokens = np.empty(len(high), dtype=np.int64)
+    for row in range(len(high)):
+        ids = np.flatnonzero(high[row] >= threshold[row])
+        if not processors and len(ids) > 1:  # the same test with each remaining token's own bound
+            draft, bound = logits.draft[row, ids], logits.token_bound(row, ids)
+            ids = ids[draft + bound >= (draft - bound).max()]
         if len(ids) == 1:
             tokens[row] = ids[0]
             continue
-        exact = np.full((1, low.shape[1]), -np.inf, dtype=np.float32)
+        exact = np.full((1, high.shape[1]), -np.inf, dtype=np.float32)
         exact[0, ids] = logits.exact(row, ids)
         if processors:
             exact = process(processors, sequences[row : row + 1], torch.from_numpy(exact)).numpy()

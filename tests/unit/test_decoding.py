@@ -90,15 +90,16 @@ def test_settings_the_loops_do_not_implement_are_refused_by_name() -> None:
 
 
 def drafted(advance, bound_scale: float, stats: dict[str, int], seed: int = 0):
-    """`advance` returning DraftLogits: each exact logit moved by a random amount within a random bound (up
-    to `bound_scale` of the row's spread), so the draft's own argmax is often wrong. `stats` counts rows,
-    rows whose draft argmax was wrong, and the exactly computed tokens."""
+    """`advance` returning DraftLogits: each exact logit moved by a random amount within its own random
+    bound, itself within its row's (up to `bound_scale` of the row's spread), so the draft's own argmax is
+    often wrong. `stats` counts rows, rows whose draft argmax was wrong, and the exactly computed tokens."""
     rng = np.random.default_rng(seed)
 
     def draft_advance(tokens: torch.Tensor, rows: torch.Tensor | None) -> DraftLogits:
         exact = advance(tokens, rows).numpy()
-        bound = rng.uniform(0, bound_scale, exact.shape) * exact.std(axis=-1, keepdims=True)
-        draft = exact + rng.uniform(-1, 1, exact.shape) * bound
+        bound = rng.uniform(0, bound_scale, len(exact)) * exact.std(axis=-1)  # per row
+        token_bound = rng.uniform(0, 1, exact.shape) * bound[:, None]  # tighter, per token
+        draft = exact + rng.uniform(-1, 1, exact.shape) * token_bound
         stats["rows"] += len(exact)
         stats["wrong_draft"] += int((draft.argmax(-1) != exact.argmax(-1)).sum())
 
@@ -106,7 +107,7 @@ def drafted(advance, bound_scale: float, stats: dict[str, int], seed: int = 0):
             stats["computed"] += len(ids)
             return exact[row, ids]
 
-        return DraftLogits(draft - bound, draft + bound, exact_of)
+        return DraftLogits(draft, bound, lambda row, ids: token_bound[row, ids], exact_of)
 
     return draft_advance
 

@@ -45,9 +45,12 @@ def test_exact_logits_lie_within_the_draft_bound(hidden_kind: str) -> None:
     draft = draft_session(codes, scales, vocab, width).run(None, {"h": hidden})[0]
     logits = head.logits(draft, hidden)
     exact = hidden.astype(np.float64) @ weight.astype(np.float64).T
-    assert (logits.low < exact).all() and (exact < logits.high).all()
-    if hidden_kind != "outliers":  # a bound that still prunes (outliers make the activation step coarse)
-        assert (logits.high - logits.low).mean() < exact.std()
+    every = np.arange(vocab)
+    token_bound = np.stack([logits.token_bound(row, every) for row in range(len(hidden))])
+    assert (np.abs(exact - draft) < token_bound).all()
+    assert (token_bound <= logits.bound[:, None]).all()  # the row's bound covers each token's
+    if hidden_kind != "outliers":  # bounds that still prune (outliers make the activation step coarse)
+        assert token_bound.mean() < 0.5 * exact.std()
     ids = np.array([3, 70, 2999])
     np.testing.assert_allclose(logits.exact(1, ids), exact[1, ids], rtol=1e-4, atol=1e-6)
 
@@ -68,4 +71,5 @@ def test_activation_error_is_part_of_the_bound() -> None:
     exact = hidden.astype(np.float64) @ weight.astype(np.float64).T
     assert np.abs(exact - draft).max() > 1e-3 * np.abs(exact).max()  # the activation was quantized
     logits = head.logits(draft, hidden)
-    assert (logits.low < exact).all() and (exact < logits.high).all()
+    token_bound = np.stack([logits.token_bound(row, np.arange(vocab)) for row in range(len(hidden))])
+    assert (np.abs(exact - draft) < token_bound).all()

@@ -152,7 +152,10 @@ def test_draft_head_bounds_hold_on_every_token_of_every_step(exported: Path) -> 
         exact = exact_advance(tokens, None).numpy()
         draft = draft_advance(tokens, None)
         assert (draft.low < exact).all() and (exact < draft.high).all()
-        assert (draft.high - draft.low).mean() < exact.std()
+        for row in range(len(exact)):
+            token_bound = draft.token_bound(row, np.arange(vocab))
+            assert (np.abs(exact[row] - draft.draft[row]) < token_bound).all()
+            assert token_bound.mean() < 0.5 * exact[row].std()  # narrow enough to prune
         for row in range(len(exact)):
             np.testing.assert_allclose(draft.exact(row, np.arange(vocab)), exact[row], rtol=1e-4, atol=1e-5)
         tokens = torch.from_numpy(exact.argmax(-1))
