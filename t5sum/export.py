@@ -17,7 +17,7 @@ def main(cfg: DictConfig) -> None:
     from t5sum.inference.onnx_export import export_onnx
 
     with exit_on_errors(log):
-        out = export_onnx(cfg.run_dir, cfg.out_dir, cfg.opset, cfg.quantize)
+        out = export_onnx(cfg.run_dir, cfg.out_dir, cfg.opset, cfg.quantize, cfg.speculative_draft)
     log.info("ONNX export passed the parity gate: %s", out)
 
 

@@ -79,6 +79,15 @@ class DraftLogits:
     token_bound: Callable[[int, np.ndarray], np.ndarray]
     exact: Callable[[int, np.ndarray], np.ndarray]
 
+    def row(self, index: int) -> DraftLogits:
+        def token_bound(_: int, ids: np.ndarray) -> np.ndarray:
+            return self.token_bound(index, ids)
+
+        def exact(_: int, ids: np.ndarray) -> np.ndarray:
+            return self.exact(index, ids)
+
+        return DraftLogits(self.draft[index : index + 1], self.bound[index : index + 1], token_bound, exact)
+
     @property
     def low(self) -> np.ndarray:
         return self.draft - self.bound[:, None]

@@ -20,11 +20,13 @@ from transformers import AutoTokenizer, GenerationConfig
 
 from t5sum.errors import T5SumError
 from t5sum.inference.base import BatchedSummarizer, InferenceSettings
-from t5sum.inference.decoding import Advance, check_supported, generate, greedy_search
-from t5sum.inference.draft_head import FULL_LOGITS, HIDDEN, DraftHead
+from t5sum.inference.decoding import check_supported, generate, greedy_search, speculative_greedy
+from t5sum.inference.draft_head import FULL_LOGITS, HIDDEN, DraftHead, DraftLogits
 from t5sum.inference.onnx_decoder_step import decoder_position_buckets
 
 GRAPHS = ("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")
+DRAFT_DECODER = "decoder_draft_model.onnx"  # optional: the int8 step that proposes speculative tokens
+PROVIDERS = ["CPUExecutionProvider"]
 
 
 def session_options(threads: int | None = None):
@@ -80,8 +82,7 @@ class OnnxSeq2Seq:
 
         options = session_options(threads)
         self.encoder, self.decoder, self.decoder_with_past = (
-            ort.InferenceSession(str(onnx_dir / name), options, providers=["CPUExecutionProvider"])
-            for name in GRAPHS
+            ort.InferenceSession(str(onnx_dir / name), options, providers=PROVIDERS) for name in GRAPHS
         )
         self.decoder_outputs = [o.name for o in self.decoder.get_outputs()]
         step_outputs = [o.name for o in self.decoder_with_past.get_outputs()]
@@ -98,6 +99,12 @@ class OnnxSeq2Seq:
         use_draft = self.has_draft and draft_head
         self.draft = DraftHead.from_step_graph(onnx_dir / GRAPHS[2]) if use_draft else None
         self.hidden_at = step_outputs.index(HIDDEN) if self.has_draft else None
+        self.speculator = None  # (session, present positions, logits position) of the int8 draft decoder
+        if (onnx_dir / DRAFT_DECODER).is_file():
+            session = ort.InferenceSession(str(onnx_dir / DRAFT_DECODER), options, providers=PROVIDERS)
+            names = [o.name for o in session.get_outputs()]
+            present_at = [names.index(name) for name, _ in self.self_cache]
+            self.speculator = (session, present_at, names.index("logits"))
         self.buckets = None  # t5sum's own decoder step takes the position buckets as an input
         if "position_buckets" in step_inputs:
             config = json.loads((onnx_dir / "config.json").read_text())
@@ -111,12 +118,11 @@ class OnnxSeq2Seq:
         start_token: int,
         beams: int = 1,
         exact_logits: bool = False,
-    ) -> tuple[torch.Tensor, Advance]:
+    ) -> tuple[torch.Tensor, DecoderCall]:
         """Encode, decode the start token, repeat each input's rows `beams` times. Returns the first logits
-        [batch * beams, vocab] and the `advance` function of this call (its caches are its own). Greedy
-        calls (one beam) get `DraftLogits` from `advance` where the export has a draft head, unless
-        `exact_logits`; beam search and `exact_logits` get the fp32 logits."""
-        draft = self.draft if beams == 1 and not exact_logits else None
+        [batch * beams, vocab] and the call's decoder state (its caches are its own). Greedy calls (one
+        beam) read `DraftLogits` where the export has a draft head, unless `exact_logits`; beam search and
+        `exact_logits` read the fp32 logits."""
         ids, mask = input_ids.numpy(), attention_mask.numpy()
         hidden = self.encoder.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         start = np.full((ids.shape[0], 1), start_token, dtype=np.int64)
@@ -127,28 +133,78 @@ class OnnxSeq2Seq:
             mask = np.repeat(mask, beams, axis=0)
         cache = {past: outputs[name] for name, past in self.self_cache}  # follows the beams
         fixed = {past: outputs[name] for name, past in self.cross_cache} | {"encoder_attention_mask": mask}
-        if self.has_draft:
-            fixed[FULL_LOGITS] = np.array(draft is None)
-        own = list(cache)
+        draft = self.draft if beams == 1 and not exact_logits else None
+        return torch.from_numpy(outputs["logits"][:, -1]), DecoderCall(self, cache, fixed, draft)
 
-        def advance(tokens: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
-            if rows is not None:
-                order = rows.numpy()
-                for name in own:
-                    cache[name] = cache[name][order]
-            feeds = {"input_ids": tokens.numpy()[:, None], **fixed, **cache}
-            if self.buckets:
-                length = cache[own[0]].shape[2] + 1  # keys: the cached positions and this one
-                feeds["position_buckets"] = decoder_position_buckets(length, *self.buckets)
-            step = self.decoder_with_past.run(None, feeds)
-            for name, index in zip(own, self.present_at, strict=True):
+
+class DecoderCall:
+    """One generate call's decoder state: the self-attention cache (it follows the beams), the fixed feeds
+    (the cross-attention cache, the encoder mask) and which LM head the step reads."""
+
+    def __init__(self, model: OnnxSeq2Seq, cache: dict, fixed: dict, draft: DraftHead | None) -> None:
+        self.model, self.cache, self.draft = model, cache, draft
+        self.own = list(cache)
+        self.fixed = fixed
+        self.step_fixed = fixed | ({FULL_LOGITS: np.array(draft is None)} if model.has_draft else {})
+        self.pending: list[np.ndarray] = []
+
+    def feeds(self, tokens: np.ndarray, cache: dict, fixed: dict) -> dict:
+        feeds = {"input_ids": tokens, **fixed, **cache}
+        if self.model.buckets:  # keys: the cached positions and the new ones
+            length = cache[self.own[0]].shape[2] + tokens.shape[1]
+            feeds["position_buckets"] = decoder_position_buckets(length, *self.model.buckets, tokens.shape[1])
+        return feeds
+
+    def run(self, tokens: np.ndarray) -> tuple[list[np.ndarray], torch.Tensor | DraftLogits]:
+        """The fp32 step over new tokens [rows, n]: its outputs and the logits of every new token."""
+        model = self.model
+        step = model.decoder_with_past.run(None, self.feeds(tokens, self.cache, self.step_fixed))
+        logits = step[model.logits_at].reshape(-1, step[model.logits_at].shape[-1])
+        if self.draft is None:
+            return step, torch.from_numpy(logits)
+        hidden = step[model.hidden_at]
+        return step, self.draft.logits(logits, hidden.reshape(-1, hidden.shape[-1]))
+
+    def advance(self, tokens: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor | DraftLogits:
+        """One new token per row, after reordering the rows' cache by `rows` (None: keep the order)."""
+        if rows is not None:
+            order = rows.numpy()
+            for name in self.own:
+                self.cache[name] = self.cache[name][order]
+        step, logits = self.run(tokens.numpy()[:, None])
+        for name, index in zip(self.own, self.model.present_at, strict=True):
+            self.cache[name] = step[index]
+        return logits
+
+    @property
+    def can_speculate(self) -> bool:
+        return self.model.speculator is not None and len(self.cache[self.own[0]]) == 1
+
+    def propose(self, token: int, count: int) -> list[int]:
+        """`count` greedy tokens after `token` from the int8 draft decoder, which starts from the verified
+        cache and keeps its own additions to itself."""
+        session, present_at, logits_at = self.model.speculator
+        cache, proposed = dict(self.cache), []
+        for _ in range(count):
+            step = session.run(None, self.feeds(np.array([[token]]), cache, self.fixed))
+            for name, index in zip(self.own, present_at, strict=True):
                 cache[name] = step[index]
-            logits = step[self.logits_at][:, -1]
-            if draft is not None:
-                return draft.logits(logits, step[self.hidden_at][:, -1])
-            return torch.from_numpy(logits)
+            token = int(step[logits_at][0, -1].argmax())
+            proposed.append(token)
+        return proposed
 
-        return torch.from_numpy(outputs["logits"][:, -1]), advance
+    def verify(self, tokens: list[int]) -> torch.Tensor | DraftLogits:
+        """The fp32 step over `tokens` at once (batch 1): the logits after each of them. The cache grows by
+        `accept(count)`: the first `count` of them."""
+        step, logits = self.run(np.array([tokens]))
+        self.pending = [step[index] for index in self.model.present_at]
+        return logits
+
+    def accept(self, count: int) -> None:
+        for name, present in zip(self.own, self.pending, strict=True):
+            kept = self.cache[name].shape[2] + count
+            self.cache[name] = np.ascontiguousarray(present[:, :, :kept])
+        self.pending = []
 
 
 def past_name(present: str) -> str:
@@ -157,8 +213,16 @@ def past_name(present: str) -> str:
 
 class OnnxSummarizer(BatchedSummarizer):
     def __init__(
-        self, onnx_dir: str | Path, batch_size: int = 8, threads: int | None = None, draft_head: bool = True
+        self,
+        onnx_dir: str | Path,
+        batch_size: int = 8,
+        threads: int | None = None,
+        draft_head: bool = True,
+        lookahead: int = 4,
     ) -> None:
+        """`lookahead`: tokens the int8 draft decoder proposes per fp32 verification in batch-1 greedy
+        search (0: no speculation); `draft_head`: greedy search reads the LM head's int8 draft. Neither
+        changes a token, only the time."""
         onnx_dir = Path(onnx_dir)
         missing = [name for name in GRAPHS if not (onnx_dir / name).is_file()]
         if missing:
@@ -174,6 +238,8 @@ class OnnxSummarizer(BatchedSummarizer):
             batch_size=batch_size,
         )
         check_supported(self.generation_config)
+        self.lookahead = lookahead
+        self.speculation: dict[str, int] = {}  # rounds, guesses, kept guesses (all calls so far)
         try:
             self.model = OnnxSeq2Seq(onnx_dir, threads, draft_head)
         except Exception as err:
@@ -183,18 +249,20 @@ class OnnxSummarizer(BatchedSummarizer):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, config: GenerationConfig
     ) -> torch.Tensor:
         with single_threaded_torch():
-            first, advance = self.model.start(
+            first, call = self.model.start(
                 input_ids, attention_mask, config.decoder_start_token_id, config.num_beams
             )
-            return generate(first, advance, config)
+            if config.num_beams == 1 and self.lookahead and call.can_speculate:
+                return speculative_greedy(first, call, config, self.lookahead, self.speculation)
+            return generate(first, call.advance, config)
 
     def step_logits(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, config: GenerationConfig
     ) -> torch.Tensor:
         """Greedy decoding's raw logits per step, [steps, batch, vocab] (the parity gate's comparison)."""
         logits: list[torch.Tensor] = []
-        first, advance = self.model.start(
+        first, call = self.model.start(
             input_ids, attention_mask, config.decoder_start_token_id, exact_logits=True
         )
-        greedy_search(first, advance, config, logits)
+        greedy_search(first, call.advance, config, logits)
         return torch.stack(logits)

@@ -12,8 +12,10 @@ This graph writes the step with onnxruntime's CPU contrib ops:
 - an int8 draft of the LM head beside the fp32 one (fp32 exports of models whose d_model is a multiple of
   32): `full_logits` picks one per call (an `If`), and `hidden` returns the final hidden state, from which
   greedy search gets the exact argmax through the draft's bounds (`t5sum.inference.draft_head`).
-The relative position bias takes its bucket indices as an input (`position_buckets`, one per key position),
-computed outside the graph by `decoder_position_buckets`; the bias table itself stays in the graph.
+The relative position bias takes its bucket indices as an input (`position_buckets`, [new tokens, keys]),
+computed outside the graph by `decoder_position_buckets`; the bias table itself stays in the graph, with one
+more row that masks a key after its query. So a step can also take several new tokens at once (each sees the
+cache and the new tokens before it): the speculative greedy search verifies its drafts that way.
 
 Inputs and outputs keep the exporter's names, so the sessions and the cache handling stay the same; the
 export's parity gate checks the result against PyTorch like any other graph.
@@ -63,17 +65,25 @@ def replace_decoder_step(model, onnx_dir: Path, draft_head: bool = True) -> str:
 
 
 @lru_cache(maxsize=4096)
-def decoder_position_buckets(length: int, num_buckets: int, max_distance: int) -> np.ndarray:
-    """T5's unidirectional relative-position bucket of every key position for the query at `length - 1`
-    (transformers' `T5Attention._relative_position_bucket` with bidirectional=False, in float32 like it)."""
-    distance = torch.arange(length - 1, -1, -1, dtype=torch.long)  # query position minus key position
+def decoder_position_buckets(
+    length: int, num_buckets: int, max_distance: int, queries: int = 1
+) -> np.ndarray:
+    """[queries, length]: T5's unidirectional relative-position bucket of every key position for each of the
+    last `queries` positions (transformers' `T5Attention._relative_position_bucket` with bidirectional=False,
+    in float32 like it); a key after its query gets bucket `num_buckets`, whose bias row masks it."""
+    query_positions = torch.arange(length - queries, length)[:, None]
+    distance = query_positions - torch.arange(length)[None, :]  # query position minus key position
     max_exact = num_buckets // 2
-    log_ratio = torch.log(distance.float() / max_exact) / math.log(max_distance / max_exact)
+    log_ratio = torch.log(distance.clamp(min=1).float() / max_exact) / math.log(max_distance / max_exact)
     large = max_exact + (log_ratio * (num_buckets - max_exact)).to(torch.long)
     large = torch.min(large, torch.full_like(large, num_buckets - 1))
-    buckets = torch.where(distance < max_exact, distance, large).numpy()
+    buckets = torch.where(distance < max_exact, distance, large)
+    buckets = torch.where(distance < 0, num_buckets, buckets).numpy()
     buckets.flags.writeable = False  # cached: shared by every call
     return buckets
+
+
+MASKED_BIAS = -1.0e9  # the bias of a key after its query (bucket `num_buckets`)
 
 
 def build_decoder_step(model, draft_head: bool = True) -> bytes:
@@ -120,9 +130,11 @@ def build_decoder_step(model, draft_head: bool = True) -> bytes:
     node("Cast", ["encoder_attention_mask"], "mask_int32", to=TensorProto.INT32)
     hidden = node("Gather", [weight("embed_tokens", decoder.embed_tokens.weight), "input_ids"], "embedded")
     table = decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight  # [buckets, heads]
-    bias = node("Gather", [weight("relative_attention_bias", table), "position_buckets"], POSITION_BIAS_NODE)
-    bias = node("Transpose", [bias], "bias_heads", perm=[1, 0])  # [heads, keys]
-    bias = node("Unsqueeze", [bias, constant("bias_axes", np.array([0, 2]))], "position_bias")
+    masked_row = torch.full((1, heads), MASKED_BIAS)
+    table = weight("relative_attention_bias", torch.cat([table.detach().float(), masked_row]))
+    bias = node("Gather", [table, "position_buckets"], POSITION_BIAS_NODE)  # [queries, keys, heads]
+    bias = node("Transpose", [bias], "bias_heads", perm=[2, 0, 1])  # [heads, queries, keys]
+    bias = node("Unsqueeze", [bias, constant("bias_axes", np.array([0]))], "position_bias")
     out = None  # the previous layer's feed-forward output, added to the residual by the next norm
     for i, block in enumerate(decoder.block):
         own, cross, ff = block.layer
@@ -141,7 +153,7 @@ def build_decoder_step(model, draft_head: bool = True) -> bytes:
         present = [f"present.{i}.decoder.key", f"present.{i}.decoder.value"]
         attended = node(
             "MultiHeadAttention",
-            [q, k, v, "", "", "position_bias", *past],  # no bias, no padding mask: one query, all keys
+            [q, k, v, "", "", "position_bias", *past],  # no bias, no padding mask: the bias masks
             [f"{prefix}.self_attention", *present],
             num_heads=heads,
             scale=1.0,
@@ -206,16 +218,17 @@ def build_decoder_step(model, draft_head: bool = True) -> bytes:
 
     past_shape = ["batch_size", heads, "past_decoder_sequence_length", d_kv]
     cached_shape = ["batch_size", heads, "encoder_sequence_length", d_kv]
-    present_shape = ["batch_size", heads, "past_decoder_sequence_length + 1", d_kv]
+    total = "past_decoder_sequence_length + decoder_sequence_length"
+    present_shape = ["batch_size", heads, total, d_kv]
     inputs = [
-        value("input_ids", ["batch_size", 1], TensorProto.INT64),
+        value("input_ids", ["batch_size", "decoder_sequence_length"], TensorProto.INT64),
         value("encoder_attention_mask", ["batch_size", "encoder_sequence_length"], TensorProto.INT64),
-        value("position_buckets", ["past_decoder_sequence_length + 1"], TensorProto.INT64),
+        value("position_buckets", ["decoder_sequence_length", total], TensorProto.INT64),
     ]
-    outputs = [value("logits", ["batch_size", 1, config.vocab_size])]
+    outputs = [value("logits", ["batch_size", "decoder_sequence_length", config.vocab_size])]
     if draft:
         inputs.append(value(FULL_LOGITS, [], TensorProto.BOOL))
-        outputs.append(value(HIDDEN, ["batch_size", 1, d_model]))
+        outputs.append(value(HIDDEN, ["batch_size", "decoder_sequence_length", d_model]))
     for i in range(len(decoder.block)):
         inputs += [value(f"past_key_values.{i}.decoder.{kv}", past_shape) for kv in ("key", "value")]
         inputs += [value(f"past_key_values.{i}.encoder.{kv}", cached_shape) for kv in ("key", "value")]

@@ -17,8 +17,8 @@ import torch
 from t5sum.errors import T5SumError
 from t5sum.inference import resolve_model_dir
 from t5sum.inference.base import SETTINGS_FILE
-from t5sum.inference.onnx_backend import GRAPHS, OnnxSummarizer
-from t5sum.inference.onnx_decoder_step import POSITION_BIAS_NODE, replace_decoder_step
+from t5sum.inference.onnx_backend import DRAFT_DECODER, GRAPHS, OnnxSummarizer
+from t5sum.inference.onnx_decoder_step import POSITION_BIAS_NODE, build_decoder_step, replace_decoder_step
 from t5sum.inference.torch_backend import TorchSummarizer
 
 MANIFEST = "manifest.json"
@@ -97,9 +97,7 @@ def quantize_int8(onnx_dir: Path) -> None:
       dot products: accuracy level 4), then the embedding Gathers take int8 tables. `quantize_dynamic` on the
       decoders was slower than fp32 at batch 1 (1.63x vs 2.05x torch): it left the 63 MB fp32 LM head alone.
     """
-    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
     large = [name for name in GRAPHS if (onnx_dir / f"{name}_data").exists()]  # optimum's layout over 2 GB
     if large:
@@ -107,27 +105,47 @@ def quantize_int8(onnx_dir: Path) -> None:
             f"quantize=int8 handles graphs under 2 GB (t5-large and smaller); {', '.join(large)} in "
             f"{onnx_dir} keep their weights in external files. The fp32 export there is complete and usable."
         )
+    (onnx_dir / DRAFT_DECODER).unlink(missing_ok=True)  # speculation drafts for fp32, not for int8
     for name in GRAPHS:
         path, staged = onnx_dir / name, onnx_dir / f"staged_{name}"
-        with quiet_logging():  # a log line per node at INFO, and a pre-processing hint on the root logger
-            if name == "encoder_model.onnx":
+        if name == "encoder_model.onnx":
+            with quiet_logging():  # a log line per node at INFO, and a pre-processing hint on the root logger
                 quantize_dynamic(path, staged, weight_type=QuantType.QInt8)
-            else:
-                model = onnx.load(str(path))
-                fold_transposed_weights(model)
-                nbits = MatMulNBitsQuantizer(
-                    model, bits=8, block_size=32, is_symmetric=True, accuracy_level=4
-                )
-                nbits.process()
-                nbits.model.save_model_to_file(str(staged), use_external_data_format=False)
-                quantize_dynamic(
-                    staged,
-                    staged,
-                    weight_type=QuantType.QInt8,
-                    op_types_to_quantize=["Gather"],
-                    nodes_to_exclude=[POSITION_BIAS_NODE],  # a 32 x heads table: it stays exact
-                )
+        else:
+            quantize_decoder(path, staged)
         staged.replace(path)
+
+
+def quantize_decoder(source: Path, target: Path, bits: int = 8) -> None:
+    """A decoder graph with int8 (or int4) weights (see `quantize_int8`)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    with quiet_logging():
+        model = onnx.load(str(source))
+        fold_transposed_weights(model)
+        nbits = MatMulNBitsQuantizer(model, bits=bits, block_size=32, is_symmetric=True, accuracy_level=4)
+        nbits.process()
+        nbits.model.save_model_to_file(str(target), use_external_data_format=False)
+        quantize_dynamic(
+            target,
+            target,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Gather"],
+            nodes_to_exclude=[POSITION_BIAS_NODE],  # a 32 x heads table: it stays exact
+        )
+
+
+DRAFTS = {"int4": 4, "int8": 8}  # speculative draft decoders: weight bits (symmetric blocks of 32)
+
+
+def write_draft_decoder(model, onnx_dir: Path, draft: str) -> None:
+    """The quantized copy of t5sum's decoder step that proposes tokens for speculative greedy search."""
+    staged = onnx_dir / f"staged_{DRAFT_DECODER}"
+    staged.write_bytes(build_decoder_step(model, draft_head=False))
+    quantize_decoder(staged, onnx_dir / DRAFT_DECODER, DRAFTS[draft])
+    staged.unlink()
 
 
 @contextmanager
@@ -195,8 +213,12 @@ def int8_report(fp32_summaries: Sequence[str], onnx_dir: Path, texts: Sequence[s
     }
 
 
+def exported_graphs(onnx_dir: Path) -> list[str]:
+    return [name for name in (*GRAPHS, DRAFT_DECODER) if (onnx_dir / name).is_file()]
+
+
 def graph_megabytes(onnx_dir: Path) -> float:
-    return sum((onnx_dir / name).stat().st_size for name in GRAPHS) / 2**20
+    return sum((onnx_dir / name).stat().st_size for name in exported_graphs(onnx_dir)) / 2**20
 
 
 def export_onnx(
@@ -204,11 +226,16 @@ def export_onnx(
     out_dir: str | Path | None = None,
     opset: int | None = None,
     quantize: str | None = None,
+    speculative_draft: str | None = "int4",
 ) -> Path:
+    """`speculative_draft`: the weights of the decoder that proposes tokens for batch-1 greedy search on
+    fp32 exports (int4, int8; None: no draft). The fp32 decoder verifies every token either way."""
     from optimum.exporters.onnx import main_export  # optional dependency: the onnx extra
 
     if quantize not in (None, "int8"):  # before anything is deleted or exported
         raise T5SumError(f"quantize={quantize!r}: use null (fp32) or int8.")
+    if speculative_draft not in (None, *DRAFTS):
+        raise T5SumError(f"speculative_draft={speculative_draft!r}: use null, {' or '.join(DRAFTS)}.")
     model_dir = resolve_model_dir(run_dir)
     if not (model_dir / SETTINGS_FILE).is_file():
         raise T5SumError(f"{model_dir} has no {SETTINGS_FILE}: export takes a t5sum run dir or its model/.")
@@ -229,9 +256,19 @@ def export_onnx(
     shutil.copy(model_dir / SETTINGS_FILE, out / SETTINGS_FILE)
     reference = TorchSummarizer.from_pretrained(model_dir)
     decoder_step = replace_decoder_step(reference.model, out)
+    if decoder_step.startswith("t5sum") and speculative_draft and quantize is None:
+        write_draft_decoder(reference.model, out, speculative_draft)
     texts = parity_texts()
     fp32 = OnnxSummarizer(out)
     report = check_parity(reference, fp32, texts)
+    speculation = None
+    if (out / DRAFT_DECODER).is_file():
+        stats = fp32.speculation  # the parity gate's batch-1 run went through it
+        speculation = {
+            "draft": f"{DRAFT_DECODER}: {speculative_draft} weights (symmetric blocks of 32)",
+            "lookahead": fp32.lookahead,
+            "parity_texts_guesses_kept": stats.get("kept", 0) / max(stats.get("guesses", 0), 1),
+        }
     sizes = {"fp32_mb": graph_megabytes(out)}
     quantization = None
     if quantize == "int8":
@@ -244,10 +281,11 @@ def export_onnx(
         sizes["int8_mb"] = graph_megabytes(out)
     manifest = {
         "source_run": str(Path(run_dir).resolve()),
-        "graphs": list(GRAPHS),
+        "graphs": exported_graphs(out),
         "decoder_step": decoder_step,
         "opset": opset or "optimum default",
         "quantization": quantization,
+        "speculative_greedy": speculation,
         "sizes": sizes,
         "parity": report,
         "versions": {p: version(p) for p in ("torch", "transformers", "optimum-onnx", "onnx", "onnxruntime")},

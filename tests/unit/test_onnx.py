@@ -65,6 +65,9 @@ def test_export_writes_graphs_settings_and_a_passing_manifest(full_run: Path, ex
     assert manifest["parity"]["batch_1_identical"] and manifest["parity"]["batch_4_identical"]
     assert 0 <= manifest["parity"]["max_logit_delta_padded_batch"] <= 1e-3
     assert manifest["versions"]["onnxruntime"] and manifest["source_run"] == str(full_run.resolve())
+    assert "decoder_draft_model.onnx" in manifest["graphs"]
+    assert (exported / "decoder_draft_model.onnx").is_file()
+    assert 0 < manifest["speculative_greedy"]["parity_texts_guesses_kept"] <= 1
 
 
 def manifest_of(onnx_dir: Path) -> dict:
@@ -94,7 +97,13 @@ def test_position_buckets_match_transformers(buckets: int, distance: int) -> Non
     for length in range(1, 300, 7):
         relative = torch.arange(length) - (length - 1)  # key position minus the query's (the last)
         expected = T5Attention._relative_position_bucket(relative, False, buckets, distance)
-        assert decoder_position_buckets(length, buckets, distance).tolist() == expected.tolist()
+        assert decoder_position_buckets(length, buckets, distance).tolist() == [expected.tolist()]
+    several = decoder_position_buckets(40, buckets, distance, queries=5)  # the last 5 positions at once
+    for row, query in enumerate(range(35, 40)):
+        relative = torch.arange(40) - query
+        expected = T5Attention._relative_position_bucket(relative, False, buckets, distance)
+        assert several[row, : query + 1].tolist() == expected[: query + 1].tolist()
+        assert (several[row, query + 1 :] == buckets).all()  # later keys: the masking bucket
 
 
 @pytest.mark.parametrize("layout", ["t5 (tied head)", "flan-t5 (gated gelu, untied head)"])
@@ -145,12 +154,12 @@ def test_draft_head_bounds_hold_on_every_token_of_every_step(exported: Path) -> 
     assert model.draft is not None
     summarizer = OnnxSummarizer(exported)
     input_ids, mask = summarizer.pad_batch(summarizer.encode(MIXED_TEXTS[:4]))
-    first, exact_advance = model.start(input_ids, mask, 0, exact_logits=True)
-    _, draft_advance = model.start(input_ids, mask, 0)
+    first, exact_call = model.start(input_ids, mask, 0, exact_logits=True)
+    _, draft_call = model.start(input_ids, mask, 0)
     tokens, vocab = first.argmax(-1), first.shape[-1]
     for _ in range(8):
-        exact = exact_advance(tokens, None).numpy()
-        draft = draft_advance(tokens, None)
+        exact = exact_call.advance(tokens, None).numpy()
+        draft = draft_call.advance(tokens, None)
         assert (draft.low < exact).all() and (exact < draft.high).all()
         for row in range(len(exact)):
             token_bound = draft.token_bound(row, np.arange(vocab))
@@ -171,6 +180,60 @@ def test_greedy_through_the_draft_head_gives_the_fp32_heads_ids(exported: Path, 
     config = drafted.resolve_config(overrides)
     expected = exact.generate_ids(input_ids, mask, config)
     assert drafted.generate_ids(input_ids, mask, config).tolist() == expected.tolist()
+
+
+def test_a_step_over_several_new_tokens_matches_one_token_at_a_time(exported: Path) -> None:
+    """The step graph takes several new tokens at once (speculative verification): each sees the cache and
+    the tokens before it, never the ones after, exactly as if fed one by one."""
+    summarizer = OnnxSummarizer(exported, draft_head=False)
+    input_ids, mask = summarizer.pad_batch(summarizer.encode(MIXED_TEXTS[:1]))
+    tokens = [7, 11, 5, 9, 12, 30]
+    _, one_by_one = summarizer.model.start(input_ids, mask, 0)
+    expected = [one_by_one.advance(torch.tensor([t]), None).numpy()[0] for t in tokens]
+    _, at_once = summarizer.model.start(input_ids, mask, 0)
+    at_once.verify(tokens[:2])  # a first round keeping one token: the cache grows by exactly that one
+    at_once.accept(1)
+    got = at_once.verify(tokens[1:]).numpy()
+    np.testing.assert_allclose(got, np.stack(expected[1:]), rtol=1e-4, atol=1e-5)
+
+
+SPECULATION_SETTINGS = [
+    {},
+    {"no_repeat_ngram_size": 2, "min_new_tokens": 6, "repetition_penalty": 1.3},
+    {"max_new_tokens": 3},
+]
+
+
+@pytest.mark.parametrize("overrides", SPECULATION_SETTINGS, ids=str)
+@pytest.mark.parametrize("guesses", ["int4 draft", "one in three wrong", "always wrong"])
+def test_speculative_greedy_gives_plain_greedys_ids(
+    exported: Path, overrides: dict, guesses: str, monkeypatch
+) -> None:
+    """Batch-1 greedy through the draft decoder's guesses and one fp32 check per round returns plain
+    greedy's ids, whether the guesses are the draft's own, partly wrong, or all wrong."""
+    from t5sum.inference.onnx_backend import DecoderCall
+
+    speculative, plain = OnnxSummarizer(exported), OnnxSummarizer(exported, lookahead=0)
+    assert speculative.model.speculator is not None
+    rng = np.random.default_rng(0)
+    propose = DecoderCall.propose
+
+    def corrupted(call, token: int, count: int) -> list[int]:
+        wrong_share = {"int4 draft": 0.0, "one in three wrong": 1 / 3, "always wrong": 1.0}[guesses]
+        return [t if rng.random() >= wrong_share else (t + 1) % 800 for t in propose(call, token, count)]
+
+    monkeypatch.setattr(DecoderCall, "propose", corrupted)
+    config = speculative.resolve_config(overrides)
+    for text in MIXED_TEXTS[:6]:
+        input_ids, mask = speculative.pad_batch(speculative.encode([text]))
+        expected = plain.generate_ids(input_ids, mask, config)
+        assert speculative.generate_ids(input_ids, mask, config).tolist() == expected.tolist(), text
+    stats = speculative.speculation
+    assert stats["rounds"] and stats["guesses"]
+    if guesses == "always wrong":
+        assert stats["kept"] == 0
+    elif guesses == "int4 draft" and not overrides:
+        assert stats["kept"] > 0.5 * stats["guesses"]  # the draft mostly agrees with fp32
 
 
 def test_both_backends_return_identical_text_on_mixed_lengths(full_run: Path, exported: Path) -> None:
@@ -199,6 +262,7 @@ def test_onnx_search_runs_torch_on_one_thread_and_gives_threads_back(exported: P
     try:
         torch.set_num_threads(2)
         summarizer = load_summarizer(exported)
+        summarizer.lookahead = 0  # plain greedy: through `generate`
         summarizer.summarize(["#Person1#: hi. #Person2#: hello."])
         assert seen == [1] and torch.get_num_threads() == 2
         with onnx_backend.single_threaded_torch():  # nested (or concurrent) calls: the last one out restores
@@ -293,6 +357,7 @@ def test_int8_export_is_smaller_and_reports_its_drift(tmp_path: Path, full_run: 
         assert matmuls and all(n.op_type == "MatMulNBits" for n in matmuls), name
         assert "If" not in {n.op_type for n in graph.node}  # the fp32 step's draft head is not kept
     assert load_summarizer(out).summarize(["#Person1#: hi. #Person2#: hello."])[0] is not None
+    assert not (out / "decoder_draft_model.onnx").exists() and manifest["speculative_greedy"] is None
     with pytest.raises(T5SumError, match="quantize"):
         export_onnx(full_run, out, quantize="int4")
     assert (out / "manifest.json").is_file()  # a bad option leaves the earlier export in place
