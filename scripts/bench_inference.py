@@ -8,15 +8,20 @@ row exactly `tokens` long) with exactly `--new-tokens` new tokens (min = max, so
 equal work). Backends:
   torch   TorchSummarizer (HF generate on the PyTorch model)
   onnx    OnnxSummarizer on the fp32 export (t5sum's sessions and its own greedy/beam loops; greedy reads
-          the int8 draft of the LM head and computes the tokens that can win exactly)
-  fullhead  the same fp32 export with draft_head=False: greedy reads the fp32 LM head (same tokens)
+          the int8 draft of the LM head and computes the tokens that can win exactly; batch-1 greedy
+          speculates with the export's int4 draft decoder, every token checked by the fp32 step)
+  nospec  the same fp32 export without speculation (lookahead=0)
+  fullhead  the same fp32 export without speculation or the LM head's int8 draft (the plain fp32 step)
+All three onnx variants return the same tokens. With random weights the int4 draft agrees with fp32 on
+nearly every guess, which pretrained weights will not: scripts/bench_speculation.py times speculation at
+lower agreement.
   int8    OnnxSummarizer on the int8 export (MatMulNBits int8 weights, int8 embeddings)
   optimum optimum's own fp32 export (its exporter's graphs) and ORTModelForSeq2SeqLM.generate, default
           session options (the peer)
 Cells are interleaved per repeat; p50 latency, generated tokens/s and the ratio against torch are printed.
 
 Usage: python scripts/bench_inference.py [--batch-sizes 1 8] [--tokens 128 512] [--beams 1 4]
-       [--new-tokens 32] [--repeats 3] [--backends torch onnx fullhead int8 optimum]
+       [--new-tokens 32] [--repeats 3] [--backends torch onnx nospec fullhead int8 optimum]
 """
 
 from __future__ import annotations
@@ -95,8 +100,12 @@ def main() -> None:
         backends = {"torch": load_summarizer(model_dir, backend="torch")}
         if "onnx" in args.backends:
             backends["onnx"] = load_summarizer(onnx_dir, backend="onnx", threads=args.threads)
+        if "nospec" in args.backends:
+            backends["nospec"] = OnnxSummarizer(onnx_dir, threads=args.threads, lookahead=0)
         if "fullhead" in args.backends:
-            backends["fullhead"] = OnnxSummarizer(onnx_dir, threads=args.threads, draft_head=False)
+            backends["fullhead"] = OnnxSummarizer(
+                onnx_dir, threads=args.threads, draft_head=False, lookahead=0
+            )
         if "int8" in args.backends:
             int8_dir = export_onnx(model_dir, Path(tmp) / "int8", quantize="int8")
             backends["int8"] = load_summarizer(int8_dir, backend="onnx", threads=args.threads)
@@ -156,6 +165,10 @@ def main() -> None:
                         " ".join(f"{p50['torch'] / p50[n]:>8.2f}x" for n in others) if "torch" in p50 else ""
                     )
                     print(f"{batch:>5} {tokens:>6} {beams:>5} {cells} {rates} {ratios}", flush=True)
+        if "onnx" in backends and backends["onnx"].speculation:
+            stats = backends["onnx"].speculation
+            share = stats["kept"] / stats["guesses"]
+            print(f"onnx speculation: {share:.0%} of {stats['guesses']} guesses kept")
 
 
 if __name__ == "__main__":
