@@ -165,6 +165,9 @@ def choose(
     return logits.detach().numpy().argmax(axis=-1)  # numpy's: 2 us per 32k row, torch's 29 us
 
 
+PROBE_EVERY = 8  # plain rounds per one-guess probe, once guessing has stopped paying
+
+
 class Speculator(Protocol):
     """A batch-1 decoder that can guess ahead cheaply and check several tokens in one step."""
 
@@ -193,8 +196,10 @@ def speculative_greedy(
     have chosen, which is replaced by its own choice (so a round yields 1 to guesses + 1 tokens). Every
     token is chosen from the exact model's logits, with the processors seeing the same prefix as in
     `greedy_search`: the result is greedy search's, token for token. The guess count adapts like
-    transformers' assisted generation: 2 more after a round that kept every guess, 1 fewer after a miss
-    (1 to 2 x `lookahead`). `stats` adds up rounds, guesses and kept guesses."""
+    transformers' assisted generation, 2 more after a round that kept every guess and 1 fewer after a miss
+    (up to 2 x `lookahead`), and also reaches 0 after misses that kept nothing: wrong guesses cost a draft
+    step each and a wider check, so the search then takes plain steps, with a one-guess probe every
+    `PROBE_EVERY` rounds. `stats` adds up rounds, guesses and kept guesses."""
     check_supported(config)
     eos = set(eos_ids(config))
     _, most = new_token_limits(config)
@@ -205,10 +210,13 @@ def speculative_greedy(
     def pick(logits: torch.Tensor | DraftLogits) -> int:
         return int(choose(logits, processors, torch.tensor([sequence]))[0])
 
-    token, count = pick(first), lookahead
+    token, count, plain_rounds = pick(first), lookahead, 0
     sequence.append(token)
     while token not in eos and len(sequence) <= most:
-        guesses = speculator.propose(token, min(count, most - len(sequence)))
+        if count == 0:  # guessing stopped paying: plain steps, and a one-guess probe now and then
+            plain_rounds += 1
+            count = 1 if plain_rounds % PROBE_EVERY == 0 else 0
+        guesses = speculator.propose(token, min(count, most - len(sequence))) if count else []
         fed = [token, *guesses]
         logits = speculator.verify(fed)
         for position in range(len(fed)):
@@ -220,7 +228,10 @@ def speculative_greedy(
                 break
         speculator.accept(position + 1)
         kept = position + int(position < len(guesses) and token == guesses[position])  # guesses confirmed
-        count = min(count + 2, 2 * lookahead) if kept == len(guesses) else max(1, count - 1)
+        if kept == len(guesses):
+            count = min(count + 2, 2 * lookahead) if guesses else 0
+        else:  # a miss: one guess fewer, and none after a round that kept none
+            count = max(1 if kept else 0, count - 1)
         for key, value in (("rounds", 1), ("guesses", len(guesses)), ("kept", kept)):
             stats[key] = stats.get(key, 0) + value
     return torch.tensor([sequence])

@@ -65,9 +65,13 @@ def test_export_writes_graphs_settings_and_a_passing_manifest(full_run: Path, ex
     assert manifest["parity"]["batch_1_identical"] and manifest["parity"]["batch_4_identical"]
     assert 0 <= manifest["parity"]["max_logit_delta_padded_batch"] <= 1e-3
     assert manifest["versions"]["onnxruntime"] and manifest["source_run"] == str(full_run.resolve())
+    speculation = manifest["speculative_greedy"]  # auto: int4 unless it agrees too rarely, then int8
+    kept = speculation["parity_texts_guesses_kept"]
+    assert next(iter(kept)) == "int4" and all(0 <= share <= 1 for share in kept.values())
+    chosen = next(name for name, share in kept.items() if share >= (0.8 if name == "int4" else 0.5))
+    assert speculation["draft"].endswith(f"{chosen} weights") and chosen == list(kept)[-1]
     assert "decoder_draft_model.onnx" in manifest["graphs"]
     assert (exported / "decoder_draft_model.onnx").is_file()
-    assert 0 < manifest["speculative_greedy"]["parity_texts_guesses_kept"] <= 1
 
 
 def manifest_of(onnx_dir: Path) -> dict:
@@ -205,7 +209,7 @@ SPECULATION_SETTINGS = [
 
 
 @pytest.mark.parametrize("overrides", SPECULATION_SETTINGS, ids=str)
-@pytest.mark.parametrize("guesses", ["int4 draft", "one in three wrong", "always wrong"])
+@pytest.mark.parametrize("guesses", ["the draft's own", "one in three wrong", "always wrong"])
 def test_speculative_greedy_gives_plain_greedys_ids(
     exported: Path, overrides: dict, guesses: str, monkeypatch
 ) -> None:
@@ -219,7 +223,7 @@ def test_speculative_greedy_gives_plain_greedys_ids(
     propose = DecoderCall.propose
 
     def corrupted(call, token: int, count: int) -> list[int]:
-        wrong_share = {"int4 draft": 0.0, "one in three wrong": 1 / 3, "always wrong": 1.0}[guesses]
+        wrong_share = {"the draft's own": 0.0, "one in three wrong": 1 / 3, "always wrong": 1.0}[guesses]
         return [t if rng.random() >= wrong_share else (t + 1) % 800 for t in propose(call, token, count)]
 
     monkeypatch.setattr(DecoderCall, "propose", corrupted)
@@ -232,8 +236,21 @@ def test_speculative_greedy_gives_plain_greedys_ids(
     assert stats["rounds"] and stats["guesses"]
     if guesses == "always wrong":
         assert stats["kept"] == 0
-    elif guesses == "int4 draft" and not overrides:
+    elif guesses == "the draft's own" and not overrides:
         assert stats["kept"] > 0.5 * stats["guesses"]  # the draft mostly agrees with fp32
+
+
+def test_export_drops_a_draft_decoder_whose_guesses_fp32_rejects(
+    tmp_path: Path, full_run: Path, monkeypatch
+) -> None:
+    from t5sum.inference.onnx_backend import DecoderCall
+
+    monkeypatch.setattr(DecoderCall, "propose", lambda call, token, count: [(token + 1) % 800] * count)
+    out = export_onnx(full_run, tmp_path / "onnx")
+    speculation = manifest_of(out)["speculative_greedy"]
+    assert speculation == {"draft": None, "parity_texts_guesses_kept": {"int4": 0.0, "int8": 0.0}}
+    assert not (out / "decoder_draft_model.onnx").exists()
+    assert OnnxSummarizer(out).model.speculator is None  # plain greedy, same tokens
 
 
 def test_both_backends_return_identical_text_on_mixed_lengths(full_run: Path, exported: Path) -> None:
@@ -360,6 +377,8 @@ def test_int8_export_is_smaller_and_reports_its_drift(tmp_path: Path, full_run: 
     assert not (out / "decoder_draft_model.onnx").exists() and manifest["speculative_greedy"] is None
     with pytest.raises(T5SumError, match="quantize"):
         export_onnx(full_run, out, quantize="int4")
+    with pytest.raises(T5SumError, match="speculative_draft"):
+        export_onnx(full_run, out, speculative_draft="int2")
     assert (out / "manifest.json").is_file()  # a bad option leaves the earlier export in place
 
 
