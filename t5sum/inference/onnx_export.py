@@ -146,7 +146,7 @@ DRAFTS = {"int4": 4, "int8": 8}  # speculative draft decoders: weight bits (symm
 # below this share of guesses kept, speculation was slower than plain steps (scripts/bench_speculation.py:
 # 39% kept ran at 0.97x, 67% at 1.29x); the export then drops the draft decoder
 MIN_GUESSES_KEPT = 0.5
-INT4_GUESSES_KEPT = 0.8  # "auto" keeps the int4 draft (1.3 vs 2.3 ms a step) only when it agrees this often
+INT4_GUESSES_KEPT = 0.8  # "auto" keeps the int4 draft (1.5 vs 2.2 ms a step) only when it agrees this often
 
 
 def choose_draft(model, onnx_dir: Path, requested: str, texts: Sequence[str]) -> dict[str, Any]:
