@@ -181,8 +181,8 @@ class DecoderCall:
         return self.model.speculator is not None and len(self.cache[self.own[0]]) == 1
 
     def propose(self, token: int, count: int) -> list[int]:
-        """`count` greedy tokens after `token` from the int8 draft decoder, which starts from the verified
-        cache and keeps its own additions to itself."""
+        """`count` greedy tokens after `token` from the quantized draft decoder (int4 or int8), which starts
+        from the verified cache and keeps its own additions to itself."""
         session, present_at, logits_at = self.model.speculator
         cache, proposed = dict(self.cache), []
         for _ in range(count):
@@ -201,6 +201,7 @@ class DecoderCall:
         return logits
 
     def accept(self, count: int) -> None:
+        """The cache keeps the first `count` tokens of the last `verify`."""
         for name, present in zip(self.own, self.pending, strict=True):
             kept = self.cache[name].shape[2] + count
             self.cache[name] = np.ascontiguousarray(present[:, :, :kept])
