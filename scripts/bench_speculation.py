@@ -7,12 +7,14 @@ with the draft's guesses spoiled at random (each wrong with probability 1 - agre
 the same export without speculation, so the figures say what speculation is worth at each agreement. The
 tokens never change: the fp32 step checks every one.
 
-Usage: python scripts/bench_speculation.py [--agreement 1 0.9 0.75 0.5 0] [--tokens 128] [--repeats 7]
+Usage: python scripts/bench_speculation.py [--agreement 1 0.9 0.75 0.5 0] [--draft auto|int4|int8]
+       [--tokens 128] [--repeats 7]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -39,6 +41,10 @@ def spoiled(agreement: float, vocab: int, seed: int = 0):
     return propose_spoiled
 
 
+def manifest_draft(onnx_dir: Path) -> str:
+    return str(json.loads((onnx_dir / "manifest.json").read_text())["speculative_greedy"]["draft"])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(SHARED / "configs" / "t5-small.json"))
@@ -48,11 +54,12 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--draft", default="auto", choices=["auto", "int4", "int8"], help="the export's draft")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = make_model_dir(Path(tmp), args.config, args.tokenizer)
-        onnx_dir = export_onnx(model_dir, Path(tmp) / "onnx")
+        onnx_dir = export_onnx(model_dir, Path(tmp) / "onnx", speculative_draft=args.draft)
         pytorch = load_summarizer(model_dir, backend="torch")
         plain = OnnxSummarizer(onnx_dir, threads=args.threads, lookahead=0)
         speculative = OnnxSummarizer(onnx_dir, threads=args.threads)
@@ -65,7 +72,8 @@ def main() -> None:
         vocab = speculative.model.draft.weight.shape[0] if speculative.model.draft else 32128
         print(
             f"t5-small architecture, RANDOM init, batch 1, {args.tokens} tokens in, exactly "
-            f"{args.new_tokens} new, greedy, {args.threads} threads, p50 of {args.repeats}"
+            f"{args.new_tokens} new, greedy, {args.threads} threads, p50 of {args.repeats}, draft: "
+            f"{manifest_draft(onnx_dir)}"
         )
         header = ("agreement", "kept", "torch s", "no spec s", "spec s", "x torch", "x no spec")
         print(" ".join(f"{h:>9}" for h in header))
