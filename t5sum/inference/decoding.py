@@ -296,9 +296,13 @@ def beam_search(first: torch.Tensor, advance: Advance, config: GenerationConfig)
     while True:
         flat = running[:, :, :cur_len].reshape(batch * beams, cur_len)
         log_probs = process(processors, flat, torch.log_softmax(logits.float(), dim=-1))
-        log_probs = (log_probs.view(batch, beams, vocab) + running_scores[:, :, None]).view(batch, -1)
-        # top-k continuations over all beams of an input
-        topk_scores, topk_index = torch.topk(log_probs, k=keep)
+        # top-k continuations over all beams of an input. Adding a beam's running score keeps the order of
+        # its tokens, so each beam's own top k hold the input's: scoring only those (the same float sums as
+        # scoring all) skips a [beams x vocab] add and top-k (1.3 of a 9-10 ms batch-1 beam-4 step, cold)
+        beam_scores, beam_tokens = torch.topk(log_probs.view(batch, beams, vocab), k=keep, dim=-1)
+        candidates = (beam_scores + running_scores[:, :, None]).view(batch, -1)
+        topk_scores, picked = torch.topk(candidates, k=keep)
+        topk_index = (picked // keep) * vocab + beam_tokens.view(batch, -1).gather(1, picked)
         from_beam = topk_index // vocab
         topk_running = gather(running, from_beam)
         topk_running[:, :, cur_len] = topk_index % vocab
