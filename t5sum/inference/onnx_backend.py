@@ -99,17 +99,24 @@ class OnnxSeq2Seq:
         use_draft = self.has_draft and draft_head
         self.draft = DraftHead.from_step_graph(onnx_dir / GRAPHS[2]) if use_draft else None
         self.hidden_at = step_outputs.index(HIDDEN) if self.has_draft else None
-        self.speculator = None  # (session, present positions, logits position) of the int8 draft decoder
-        if (onnx_dir / DRAFT_DECODER).is_file():
-            session = ort.InferenceSession(str(onnx_dir / DRAFT_DECODER), options, providers=PROVIDERS)
-            names = [o.name for o in session.get_outputs()]
-            present_at = [names.index(name) for name, _ in self.self_cache]
-            self.speculator = (session, present_at, names.index("logits"))
+        self.options = options
+        self.load_speculator(onnx_dir / DRAFT_DECODER)
         self.buckets = None  # t5sum's own decoder step takes the position buckets as an input
         if "position_buckets" in step_inputs:
             config = json.loads((onnx_dir / "config.json").read_text())
             keys = ("relative_attention_num_buckets", "relative_attention_max_distance")
             self.buckets = tuple(config[key] for key in keys)
+
+    def load_speculator(self, path: Path | None) -> None:
+        """The draft decoder that proposes tokens for speculative greedy search, if `path` is one."""
+        import onnxruntime as ort
+
+        self.speculator = None  # (session, present positions, logits position) of the draft decoder
+        if path is not None and path.is_file():
+            session = ort.InferenceSession(str(path), self.options, providers=PROVIDERS)
+            names = [o.name for o in session.get_outputs()]
+            present_at = [names.index(name) for name, _ in self.self_cache]
+            self.speculator = (session, present_at, names.index("logits"))
 
     def start(
         self,

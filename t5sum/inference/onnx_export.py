@@ -110,7 +110,6 @@ def quantize_int8(onnx_dir: Path) -> None:
             f"quantize=int8 handles graphs under 2 GB (t5-large and smaller); {', '.join(large)} in "
             f"{onnx_dir} keep their weights in external files. The fp32 export there is complete and usable."
         )
-    (onnx_dir / DRAFT_DECODER).unlink(missing_ok=True)  # speculation drafts for fp32, not for int8
     for name in GRAPHS:
         path, staged = onnx_dir / name, onnx_dir / f"staged_{name}"
         if name == "encoder_model.onnx":
@@ -149,39 +148,46 @@ DRAFT_PAYS_FROM = {"int4": 0.5, "int8": 0.7}
 INT4_PREFERRED_FROM = 0.8  # "auto" takes int4 (1.5 vs 2.2 ms a step) without trying int8 from this share
 
 
-def choose_draft(model, onnx_dir: Path, requested: str, texts: Sequence[str]) -> dict[str, Any]:
+def choose_draft(
+    model, onnx_dir: Path, summarizer: OnnxSummarizer, requested: str, texts: Sequence[str]
+) -> dict[str, Any]:
     """Write the draft decoder that pays on this model, judged by the share of its guesses that the fp32
     step keeps on the parity texts. "auto": int4 if it is kept often, else int8 if that pays, else int4 if
-    that pays, else none (plain greedy)."""
+    that pays, else none (plain greedy). `summarizer` (the export's) ends with the chosen draft loaded."""
+    step = onnx_dir / f"staged_{DRAFT_DECODER}"
+    step.write_bytes(build_decoder_step(model, draft_head=False))  # each draft quantizes this graph
+    tried: dict[str, Path] = {}
     kept: dict[str, float] = {}
-
-    def chosen(draft: str | None) -> dict[str, Any]:
-        if draft is None:
-            (onnx_dir / DRAFT_DECODER).unlink()
-        elif draft != list(kept)[-1]:  # the file holds the last draft tried
-            write_draft_decoder(model, onnx_dir, draft)
-        label = f"{DRAFT_DECODER}: {draft} weights" if draft else None
-        return {"draft": label, "parity_texts_guesses_kept": kept}
-
     for draft in ["int4", "int8"] if requested == "auto" else [requested]:
-        write_draft_decoder(model, onnx_dir, draft)
-        summarizer = OnnxSummarizer(onnx_dir, batch_size=1)
-        summarizer.summarize(texts, **parity_overrides())
-        stats = summarizer.speculation
-        kept[draft] = stats.get("kept", 0) / max(stats.get("guesses", 0), 1)
+        tried[draft] = onnx_dir / f"{draft}_{DRAFT_DECODER}"
+        quantize_decoder(step, tried[draft], DRAFTS[draft])
+        kept[draft] = guesses_kept(summarizer, tried[draft], texts)
         preferred = requested == "auto" and draft == "int4"
         if kept[draft] >= (INT4_PREFERRED_FROM if preferred else DRAFT_PAYS_FROM[draft]):
-            return chosen(draft)
-    paying = [draft for draft, share in kept.items() if share >= DRAFT_PAYS_FROM[draft]]
-    return chosen(paying[0] if paying else None)
+            chosen: str | None = draft
+            break
+    else:
+        paying = [draft for draft, share in kept.items() if share >= DRAFT_PAYS_FROM[draft]]
+        chosen = paying[0] if paying else None
+    step.unlink()
+    for draft, path in tried.items():
+        if draft == chosen:
+            path.replace(onnx_dir / DRAFT_DECODER)
+        else:
+            path.unlink()
+    summarizer.model.load_speculator(onnx_dir / DRAFT_DECODER if chosen else None)
+    label = f"{DRAFT_DECODER}: {chosen} weights" if chosen else None
+    return {"draft": label, "parity_texts_guesses_kept": kept}
 
 
-def write_draft_decoder(model, onnx_dir: Path, draft: str) -> None:
-    """The quantized copy of t5sum's decoder step that proposes tokens for speculative greedy search."""
-    staged = onnx_dir / f"staged_{DRAFT_DECODER}"
-    staged.write_bytes(build_decoder_step(model, draft_head=False))
-    quantize_decoder(staged, onnx_dir / DRAFT_DECODER, DRAFTS[draft])
-    staged.unlink()
+def guesses_kept(summarizer: OnnxSummarizer, draft: Path, texts: Sequence[str]) -> float:
+    """The share of `draft`'s guesses that the fp32 step keeps, batch-1 greedy over `texts`."""
+    summarizer.model.load_speculator(draft)
+    summarizer.speculation.clear()
+    summarizer.batch_size = 1
+    summarizer.summarize(texts, **parity_overrides())
+    stats = summarizer.speculation
+    return stats.get("kept", 0) / max(stats.get("guesses", 0), 1)
 
 
 @contextmanager
@@ -294,10 +300,10 @@ def export_onnx(
     reference = TorchSummarizer.from_pretrained(model_dir)
     decoder_step = replace_decoder_step(reference.model, out)
     texts = parity_texts()
+    fp32 = OnnxSummarizer(out)
     speculation = None
     if decoder_step.startswith("t5sum") and speculative_draft and quantize is None:
-        speculation = choose_draft(reference.model, out, speculative_draft, texts)
-    fp32 = OnnxSummarizer(out)
+        speculation = choose_draft(reference.model, out, fp32, speculative_draft, texts)
     report = check_parity(reference, fp32, texts)
     sizes = {"fp32_mb": graph_megabytes(out)}
     quantization = None
